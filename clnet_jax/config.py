@@ -1,0 +1,56 @@
+"""Default configuration shared by the files in ``configs/`` (each returns a ConfigDict)."""
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """SiamRPN++ r50-l234 with the upstream tracking constants (no retuning)."""
+    c = ml_collections.ConfigDict()
+    c.name = "siamrpn_r50"
+    c.model = ml_collections.ConfigDict(dict(
+        width=64, blocks=[3, 4, 6, 3], used_layers=[2, 3, 4], neck_channels=256, hidden=256))
+    c.anchor = ml_collections.ConfigDict(dict(
+        stride=8, ratios=[0.33, 0.5, 1, 2, 3], scales=[8]))
+    c.track = ml_collections.ConfigDict(dict(
+        exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
+        penalty_k=0.05, window_influence=0.42, lr=0.38))
+    # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
+    c.clnet = ml_collections.ConfigDict(dict(
+        variant="none", label_sampler="jax", label_layout="corrected",
+        encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
+        mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233))
+    return c
+
+
+def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The golden tiny architecture of ../shared/parity (same code path, smaller numbers)."""
+    c.model.width = 8
+    c.model.blocks = [2, 2, 2, 2]
+    c.model.neck_channels = 32
+    c.model.hidden = 32
+    return c
+
+
+def score_size(c: ml_collections.ConfigDict) -> int:
+    t = c.track
+    return (t.instance_size - t.exemplar_size) // c.anchor.stride + 1 + t.base_size
+
+
+def arch_from_config(c: ml_collections.ConfigDict) -> dict:
+    m = c.model
+    return dict(width=m.width, blocks=list(m.blocks), used_layers=list(m.used_layers),
+                neck_channels=m.neck_channels, hidden=m.hidden)
+
+
+def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
+    """A checkpoint whose architecture differs from the config is a clear error."""
+    want = arch_from_config(c)
+    diff = {k: (want[k], arch.get(k)) for k in want if list(np_list(want[k])) != list(np_list(arch.get(k)))}
+    if diff:
+        raise ValueError(f"{where}: architecture does not match the config "
+                         + ", ".join(f"{k}: config {a} vs checkpoint {b}" for k, (a, b) in diff.items()))
+
+
+def np_list(v):
+    return v if isinstance(v, (list, tuple)) else [v]

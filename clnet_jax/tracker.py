@@ -1,0 +1,115 @@
+"""The SiamRPN++ tracker as pure functions: ``init(params, frame, box) -> state`` and
+``step(params, state, frame) -> (state, box, score)``.
+
+``params`` is the weights pytree (``model``, ``heads``[, ``clnet``]). The state carries
+the head parameters actually used (``heads``): the base ones here, the adjusted ones for
+CLNet, so a single ``step`` serves every weight-generation variant. Each function is one
+``jax.jit`` per frame size and composes with ``jax.vmap`` over sequences.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from clnet_jax import anchors as anchors_lib
+from clnet_jax import config as config_lib
+from clnet_jax import model as model_lib
+from clnet_jax.crop import crop_and_resize, frame_mean_fill
+
+Array = jnp.ndarray
+
+
+class Geometry(NamedTuple):
+    """Static arrays and constants derived from the config."""
+    anchors: np.ndarray   # (A*S*S, 4)
+    window: np.ndarray    # (A*S*S,)
+    num_anchors: int
+    score_size: int
+
+
+def geometry(cfg) -> Geometry:
+    s = config_lib.score_size(cfg)
+    a = cfg.anchor
+    anchors = anchors_lib.generate_anchors(a.stride, a.ratios, a.scales, s)
+    n = len(a.ratios) * len(a.scales)
+    return Geometry(anchors, anchors_lib.cosine_window(s, n).astype(np.float32), n, s)
+
+
+def context_side(size: Array, context_amount: float) -> Array:
+    """sqrt((w + c(w+h)) (h + c(w+h))): side of the template region before rounding."""
+    pad = context_amount * (size[0] + size[1])
+    return jnp.sqrt((size[0] + pad) * (size[1] + pad))
+
+
+def scores_from_cls(cls: Array, num_anchors: int) -> Array:
+    """(H, W, 2A) -> (A*H*W,) foreground probability, anchor-major."""
+    h, w, _ = cls.shape
+    logits = jnp.transpose(cls.reshape(h, w, 2, num_anchors), (2, 3, 0, 1)).reshape(2, -1)
+    return jax.nn.softmax(logits, axis=0)[1]
+
+
+def deltas_from_loc(loc: Array, num_anchors: int) -> Array:
+    """(H, W, 4A) -> (A*H*W, 4), anchor-major."""
+    h, w, _ = loc.shape
+    return jnp.transpose(loc.reshape(h, w, 4, num_anchors), (3, 0, 1, 2)).reshape(-1, 4)
+
+
+def box_from_center(center: Array, size: Array) -> Array:
+    return jnp.concatenate([center - size / 2, size])
+
+
+class Tracker(NamedTuple):
+    init: Callable
+    step: Callable
+    search_hidden: Callable   # (params, kernels, crop) -> hidden maps, for CLNet's init
+    geometry: Geometry
+
+
+def make_tracker(cfg) -> Tracker:
+    """Builds the pure ``init``/``step`` functions for a config (not jitted here)."""
+    net = model_lib.model_from_config(cfg.model)
+    geo = geometry(cfg)
+    t = cfg.track
+    anchors = jnp.asarray(geo.anchors)
+    window = jnp.asarray(geo.window)
+
+    def search_hidden(params, kernels, crop):
+        return net.apply(params["model"], kernels, crop[None], method=net.search_hidden)
+
+    def init(params: dict, frame: Array, box: Array) -> dict:
+        box = jnp.asarray(box, jnp.float32)
+        center = box[:2] + (box[2:] - 1) / 2
+        size = box[2:]
+        fill = frame_mean_fill(frame)
+        s_z = jnp.round(context_side(size, t.context_amount))
+        z = crop_and_resize(frame, center, s_z, t.exemplar_size, fill)
+        kernels = net.apply(params["model"], z[None], method=net.template_kernels)
+        return dict(center=center, size=size, fill=fill, kernels=kernels,
+                    heads=params["heads"], adjusted=jnp.zeros((), bool))
+
+    def step(params: dict, state: dict, frame: Array):
+        center, size = state["center"], state["size"]
+        s_z = context_side(size, t.context_amount)
+        scale_z = t.exemplar_size / s_z
+        side = jnp.round(s_z * (t.instance_size / t.exemplar_size))
+        x = crop_and_resize(frame, center, side, t.instance_size, state["fill"])
+        hidden = search_hidden(params, state["kernels"], x)
+        cls, loc = model_lib.rpn_outputs(state["heads"], hidden)
+        score = scores_from_cls(cls[0], geo.num_anchors)
+        pred = anchors_lib.decode_boxes(deltas_from_loc(loc[0], geo.num_anchors), anchors)
+        penalty = anchors_lib.scale_ratio_penalty(pred[:, 2:], size * scale_z, t.penalty_k)
+        pscore = penalty * score * (1 - t.window_influence) + window * t.window_influence
+        best = jnp.argmax(pscore)
+        bbox = pred[best] / scale_z
+        lr = penalty[best] * score[best] * t.lr
+        h, w = frame.shape[:2]
+        new_center = jnp.clip(center + bbox[:2], 0.0, jnp.array([w, h], jnp.float32))
+        new_size = size * (1 - lr) + bbox[2:] * lr
+        new_size = jnp.clip(new_size, 10.0, jnp.array([w, h], jnp.float32))
+        state = dict(state, center=new_center, size=new_size)
+        return state, box_from_center(new_center, new_size), score[best]
+
+    return Tracker(init, step, search_hidden, geo)
