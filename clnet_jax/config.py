@@ -54,3 +54,32 @@ def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
 
 def np_list(v):
     return v if isinstance(v, (list, tuple)) else [v]
+
+
+def from_file(path: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
+    """Loads ``configs/<name>.py`` (its ``get_config()``) and applies dotted overrides."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_clnet_config", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: not a Python config file")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = mod.get_config()
+    for key, value in (overrides or {}).items():
+        set_dotted(cfg, key, value)
+    return cfg
+
+
+def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
+    """cfg['a.b'] = value, refusing keys that do not exist (with the valid names)."""
+    node = cfg
+    parts = key.split(".")
+    for i, p in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or p not in node:
+            where = ".".join(parts[:i]) or "<root>"
+            valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+            raise KeyError(f"unknown config key {key!r}: {where} has {valid}")
+        if i == len(parts) - 1:
+            node[p] = value
+        else:
+            node = node[p]

@@ -151,7 +151,7 @@ def _load_zip(path: str) -> Any:
 
 
 def _load_legacy(path: str, f) -> Any:
-    magic = pickle.load(f)  # plain ints, safe with any unpickler, but keep ours
+    magic = _SafeUnpickler(f, {}, legacy=True).load()  # never the plain unpickler
     if magic != _LEGACY_MAGIC:
         raise PthError(f"{path}: not a PyTorch checkpoint (bad magic number)")
     _SafeUnpickler(f, {}, legacy=True).load()  # protocol version

@@ -15,8 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from clnet_jax import anchors as anchors_lib
+from clnet_jax import clnet as clnet_lib
 from clnet_jax import config as config_lib
 from clnet_jax import model as model_lib
+from clnet_jax import targets as targets_lib
+from clnet_jax import variants as variants_lib
 from clnet_jax.crop import crop_and_resize, frame_mean_fill
 
 Array = jnp.ndarray
@@ -79,7 +82,43 @@ def make_tracker(cfg) -> Tracker:
     def search_hidden(params, kernels, crop):
         return net.apply(params["model"], kernels, crop[None], method=net.search_hidden)
 
-    def init(params: dict, frame: Array, box: Array) -> dict:
+    variant = variants_lib.get_variant(cfg.clnet.variant)
+    crop_anchors = jnp.asarray(targets_lib.crop_anchors(cfg))
+    layout = cfg.clnet.label_layout
+    if layout not in ("corrected", "official"):
+        raise ValueError(f"clnet.label_layout must be 'corrected' or 'official', got {layout!r}")
+
+    def adjust(params, frame, center, size, fill, kernels, key, labels):
+        """First-frame weight generation; returns (heads, whether they were adjusted)."""
+        s_z = context_side(size, t.context_amount)
+        scale_z = t.exemplar_size / s_z
+        side = jnp.round(s_z * (t.instance_size / t.exemplar_size))
+        x = crop_and_resize(frame, center, side, t.instance_size, fill)
+        hidden = search_hidden(params, kernels, x)
+        box = clnet_lib.crop_box(size, scale_z, t.instance_size)
+        if labels is None:
+            labels = clnet_lib.first_frame_labels(key, crop_anchors, box)
+        labels = jnp.asarray(labels, jnp.int32)
+        base = params["heads"]
+        cls0, _ = model_lib.rpn_outputs(base, hidden)
+        mined = clnet_lib.mine_negatives(labels, cls0[0], cfg.clnet.mining_negatives)
+        pos, neg = clnet_lib.sample_masks(mined, layout)
+        npos = jnp.sum(labels == 1)
+        loc_w = jnp.where(labels == 1, 1.0 / (npos + 1e-6), 0.0)
+        tgt = (mined[None], targets_lib.loc_targets(crop_anchors, box)[None], loc_w[None])
+        heads = variant.generate(base, params.get("clnet"), hidden, (pos[None], neg[None]), tgt,
+                                 cfg)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(heads)]))
+        ok = (npos > 0) & finite  # no positive anchor (tiny target): keep theta_0
+        return jax.tree.map(lambda a, b: jnp.where(ok, a, b), heads, base), ok
+
+    def init(params: dict, frame: Array, box: Array, key: Array | None = None,
+             labels: Array | None = None) -> dict:
+        """First frame: template kernels and, for CLNet variants, the adjusted heads.
+
+        ``labels`` (A, S, S) overrides the first-frame anchor sampler (e.g. the official
+        NumPy one); otherwise ``key`` seeds the jit-able sampler.
+        """
         box = jnp.asarray(box, jnp.float32)
         center = box[:2] + (box[2:] - 1) / 2
         size = box[2:]
@@ -87,8 +126,12 @@ def make_tracker(cfg) -> Tracker:
         s_z = jnp.round(context_side(size, t.context_amount))
         z = crop_and_resize(frame, center, s_z, t.exemplar_size, fill)
         kernels = net.apply(params["model"], z[None], method=net.template_kernels)
-        return dict(center=center, size=size, fill=fill, kernels=kernels,
-                    heads=params["heads"], adjusted=jnp.zeros((), bool))
+        heads, adjusted = params["heads"], jnp.zeros((), bool)
+        if cfg.clnet.variant != "none":
+            key = jax.random.key(cfg.clnet.seed) if key is None else key
+            heads, adjusted = adjust(params, frame, center, size, fill, kernels, key, labels)
+        return dict(center=center, size=size, fill=fill, kernels=kernels, heads=heads,
+                    adjusted=adjusted)
 
     def step(params: dict, state: dict, frame: Array):
         center, size = state["center"], state["size"]

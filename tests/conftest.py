@@ -1,0 +1,90 @@
+"""Shared fixtures: golden files from ../shared (skip cleanly when absent), weights."""
+from __future__ import annotations
+
+import glob
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from clnet_jax import config as config_lib
+from clnet_jax import convert, runner
+from clnet_jax import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+PARITY = os.path.join(SHARED, "parity")
+DUDEK = os.path.join(SHARED, "data", "sequences", "Dudek")
+
+
+def need_shared():
+    if not os.path.isdir(PARITY):
+        pytest.skip(f"golden files not found at {PARITY} (a fresh clone has no ../shared)")
+
+
+@pytest.fixture(scope="session")
+def golden():
+    need_shared()
+    return {n: np.load(os.path.join(PARITY, f"{n}.npz"))
+            for n in ("siamrpn_tiny", "clnet_tiny", "clnet_tiny_fixed")}
+
+
+def config(name: str, **overrides):
+    return config_lib.from_file(os.path.join(ROOT, "configs", f"{name}.py"), overrides)
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory):
+    """Orbax weights converted from the .pth fixtures: {'siamrpn': dir, 'clnet': dir}."""
+    need_shared()
+    out = {}
+    for kind, src in (("siamrpn", "siamrpn_tiny.pth"), ("clnet", "clnet_tiny.pth")):
+        d = str(tmp_path_factory.mktemp(kind) / "w")
+        assert convert.main([os.path.join(PARITY, src), d]) == 0
+        out[kind] = d
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_params(weights_dir):
+    return runner.load_params(config("siamrpn_tiny"), weights_dir["siamrpn"])
+
+
+@pytest.fixture(scope="session")
+def clnet_params(weights_dir):
+    return runner.load_params(config("clnet_tiny"), weights_dir["clnet"])
+
+
+@pytest.fixture(scope="session")
+def synthetic_video():
+    need_shared()
+    d = os.path.join(PARITY, "synthetic_video")
+    frames = [cv2.imread(f) for f in sorted(glob.glob(os.path.join(d, "img", "*.png")))]
+    gt = np.loadtxt(os.path.join(d, "groundtruth_rect.txt"), delimiter=",")
+    return frames, gt
+
+
+@pytest.fixture(scope="session")
+def dudek():
+    need_shared()
+    frames = [cv2.imread(f) for f in sorted(glob.glob(os.path.join(DUDEK, "img", "*.jpg")))]
+    gt = np.loadtxt(os.path.join(DUDEK, "groundtruth_rect.txt"), delimiter=",")
+    return frames, gt
+
+
+def nhwc(a):
+    return np.transpose(np.asarray(a), (0, 2, 3, 1))
+
+
+def nchw(a):
+    return np.transpose(np.asarray(a), (0, 3, 1, 2))
+
+
+def assert_close(ours, ref, name=""):
+    """The parity tolerance: max abs error <= 1e-4 * max(1, max |ref|)."""
+    ours, ref = np.asarray(ours, np.float64), np.asarray(ref, np.float64)
+    assert ours.shape == ref.shape, f"{name}: shape {ours.shape} vs {ref.shape}"
+    err = np.abs(ours - ref).max()
+    tol = 1e-4 * max(1.0, np.abs(ref).max())
+    assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"

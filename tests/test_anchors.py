@@ -1,0 +1,48 @@
+import jax.numpy as jnp
+import numpy as np
+
+from clnet_jax import anchors as A
+from clnet_jax.xcorr import xcorr_depthwise
+from conftest import config
+
+
+def test_anchor_and_window_match_golden(golden):
+    g = golden["siamrpn_tiny"]
+    cfg = config("siamrpn_tiny")
+    anchors = A.generate_anchors(cfg.anchor.stride, cfg.anchor.ratios, cfg.anchor.scales, 25)
+    np.testing.assert_array_equal(anchors, g["anchors"])
+    np.testing.assert_allclose(A.cosine_window(25, 5), g["window"], atol=0)
+    np.testing.assert_array_equal(A.anchor_shapes(8, cfg.anchor.ratios, [8]),
+                                  [[104, 32], [88, 40], [64, 64], [40, 80], [32, 96]])
+
+
+def test_encode_decode_roundtrip_and_iou():
+    anchors = jnp.asarray(A.generate_anchors(8, [0.33, 0.5, 1, 2, 3], [8], 25))
+    rng = np.random.default_rng(0)
+    boxes = jnp.asarray(np.c_[rng.uniform(-50, 50, (3125, 2)), rng.uniform(10, 150, (3125, 2))],
+                        jnp.float32)
+    np.testing.assert_allclose(A.decode_boxes(A.encode_boxes(boxes, anchors), anchors), boxes,
+                               rtol=1e-5, atol=1e-3)
+    # hand-computed: half overlap, disjoint, identical
+    a = jnp.asarray([[0, 0, 10, 10], [0, 0, 10, 10], [3, 3, 4, 5]], jnp.float32)
+    b = jnp.asarray([[5, 0, 10, 10], [20, 20, 5, 5], [3, 3, 4, 5]], jnp.float32)
+    np.testing.assert_allclose(A.xywh_iou(a, b), [1 / 3, 0.0, 1.0], rtol=1e-6)
+
+
+def test_penalty_is_one_for_unchanged_box_and_below_one_otherwise():
+    pred = jnp.asarray([[40.0, 20.0], [80.0, 20.0], [20.0, 40.0]])
+    p = A.scale_ratio_penalty(pred, jnp.asarray([40.0, 20.0]), 0.05)
+    assert abs(float(p[0]) - 1.0) < 1e-6 and float(p[1]) < 1 and float(p[2]) < float(p[1])
+
+
+def test_xcorr_depthwise_matches_direct_sum():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 9, 8, 3)).astype(np.float32)
+    k = rng.normal(size=(2, 3, 2, 3)).astype(np.float32)
+    out = np.asarray(xcorr_depthwise(jnp.asarray(x), jnp.asarray(k)))
+    ref = np.zeros((2, 7, 7, 3), np.float32)
+    for b in range(2):
+        for i in range(7):
+            for j in range(7):
+                ref[b, i, j] = np.sum(x[b, i:i + 3, j:j + 2] * k[b], axis=(0, 1))
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
