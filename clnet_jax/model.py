@@ -199,3 +199,26 @@ def rpn_outputs(heads: dict, hidden: dict) -> tuple[Array, Array]:
 def model_from_config(cfg) -> SiamRPN:
     return SiamRPN(width=cfg.width, blocks=tuple(cfg.blocks), used_layers=tuple(cfg.used_layers),
                    neck_channels=cfg.neck_channels, hidden=cfg.hidden)
+
+
+def init_params(cfg, key) -> dict:
+    """Random weights for a config: {'model': {'params', 'batch_stats'}, 'heads': ...}."""
+    net = model_from_config(cfg.model)
+    k_model, k_heads = jax.random.split(key)
+    z = jnp.zeros((1, cfg.track.exemplar_size, cfg.track.exemplar_size, 3), jnp.float32)
+    x = jnp.zeros((1, cfg.track.instance_size, cfg.track.instance_size, 3), jnp.float32)
+    variables = jax.jit(net.init)(k_model, z, x)
+    a = len(cfg.anchor.ratios) * len(cfg.anchor.scales)
+    hidden = cfg.model.hidden
+    heads = {}
+    for level in cfg.model.used_layers:
+        heads[f"rpn{level}"] = {}
+        for branch, out in (("cls", 2 * a), ("loc", 4 * a)):
+            k_heads, k = jax.random.split(k_heads)
+            heads[f"rpn{level}"][branch] = {
+                "w": jax.random.normal(k, (hidden, out)) * (1.0 / hidden) ** 0.5,
+                "b": jnp.zeros(out)}
+    n = len(cfg.model.used_layers)
+    heads["cls_weight"] = jnp.ones(n)
+    heads["loc_weight"] = jnp.ones(n)
+    return {"model": dict(variables), "heads": heads}
