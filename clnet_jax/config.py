@@ -20,6 +20,20 @@ def base_config() -> ml_collections.ConfigDict:
         variant="none", label_sampler="jax", label_layout="corrected",
         encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
         mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233))
+    c.data = ml_collections.ConfigDict(dict(
+        dataset="synthetic", builder_config="default", data_dir="data_cache/tfds",
+        manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
+        search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2))
+    # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
+    c.train = ml_collections.ConfigDict(dict(
+        stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
+        epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
+        lr=0.005, warmup_start_lr=0.001, warmup_epochs=5, lr_end=0.0005,
+        momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
+        backbone_train_epoch=10, backbone_lr_mult=0.1,
+        clnet_pairs_per_group=16, clnet_epochs=0, clnet_train_theta0=False,
+        diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
+        eval_after=False, eval_split="test"))
     return c
 
 

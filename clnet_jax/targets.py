@@ -69,11 +69,33 @@ def sample_labels(key, iou: jnp.ndarray, thr_high: float = 0.6, thr_low: float =
     return labels, npos
 
 
-def anchor_targets(key, anchors: jnp.ndarray, box: jnp.ndarray, **kw) -> Targets:
-    """Labels, loc targets and loc weights for a corner box on the crop (jit-able)."""
+def negative_pair_labels(key, anchors: jnp.ndarray, box: jnp.ndarray, stride: int,
+                         search_size: int, neg_num: int = 16) -> jnp.ndarray:
+    """A negative pair: up to ``neg_num`` negatives within 3 cells of the (wrong) object."""
+    a, s, _ = anchors.shape[:3]
+    shift = lambda c: jnp.ceil((c - search_size // 2) / stride + 0.5).astype(jnp.int32)
+    cx = s // 2 + shift((box[0] + box[2]) / 2)
+    cy = s // 2 + shift((box[1] + box[3]) / 2)
+    idx = jnp.arange(s)
+    near_x = (idx >= jnp.maximum(cx - 3, 0)) & (idx < jnp.minimum(cx + 4, s))
+    near_y = (idx >= jnp.maximum(cy - 3, 0)) & (idx < jnp.minimum(cy + 4, s))
+    region = jnp.broadcast_to(near_y[:, None] & near_x[None, :], (a, s, s))
+    return jnp.where(_random_subset(key, region, neg_num), 0, -1).astype(jnp.int32)
+
+
+def anchor_targets(key, anchors: jnp.ndarray, box: jnp.ndarray, negative=False,
+                   stride: int = 8, search_size: int = 255, **kw) -> Targets:
+    """Labels, loc targets and loc weights for a corner box on the crop (jit-able).
+
+    ``negative`` (may be traced): the search crop shows another object, so only negatives
+    near it are labelled and nothing is regressed.
+    """
+    k_pos, k_neg = jax.random.split(key)
     iou = anchor_iou(anchors, box)
-    labels, npos = sample_labels(key, iou, **kw)
-    weight = jnp.where(labels == 1, 1.0 / (npos + 1e-6), 0.0)
+    labels, npos = sample_labels(k_pos, iou, **kw)
+    neg_labels = negative_pair_labels(k_neg, anchors, box, stride, search_size)
+    labels = jnp.where(negative, neg_labels, labels)
+    weight = jnp.where((labels == 1) & ~negative, 1.0 / (npos + 1e-6), 0.0)
     return Targets(labels, loc_targets(anchors, box), weight.astype(jnp.float32))
 
 

@@ -29,6 +29,9 @@ class Variant(NamedTuple):
     generate: Callable
     init_params: Optional[Callable]  # (key, cfg) -> generator params, or None
     uses_checkpoint_generator: bool = False  # True: params['clnet'] comes from the weights
+    # Training form: same arguments -> (heads, new generator batch_stats); encoder BN uses
+    # the group's batch statistics. None: nothing to train (none, sgd_finetune).
+    train_generate: Optional[Callable] = None
 
 
 def _levels(cfg) -> list[int]:
@@ -44,17 +47,24 @@ def generate_none(base_heads, gen_params, hidden_maps, masks, targets, cfg):
     return base_heads
 
 
-def generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, train=False):
+def train_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, stats="mean_std"):
+    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks, True,
+                                        stats=stats)
+
+
+def generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg):
     """The paper: latent statistics of g_a codes -> g_delta -> theta_0 + delta."""
-    heads, _ = clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks, train)
-    return heads
+    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks)[0]
 
 
-def generate_mean_only(base_heads, gen_params, hidden_maps, masks, targets, cfg, train=False):
+def generate_mean_only(base_heads, gen_params, hidden_maps, masks, targets, cfg):
     """Ablation: the latent keeps the means and drops the standard deviations."""
-    heads, _ = clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks, train,
-                                            stats="mean")
-    return heads
+    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks,
+                                        stats="mean")[0]
+
+
+def train_mean_only(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    return train_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, stats="mean")
 
 
 def _init_clnet(key, cfg, latent_scale=(4, 2)):
@@ -114,11 +124,16 @@ def generate_sgd_finetune(base_heads, gen_params, hidden_maps, masks, targets, c
     return jax.lax.fori_loop(0, cfg.clnet.sgd_steps, body, base_heads)
 
 
+def train_mlp_no_latent(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    return generate_mlp_no_latent(base_heads, gen_params, hidden_maps, masks, targets, cfg), {}
+
+
 REGISTRY: dict[str, Variant] = {
     "none": Variant(generate_none, None),
-    "clnet": Variant(generate_clnet, _init_clnet, uses_checkpoint_generator=True),
-    "mean_only": Variant(generate_mean_only, lambda k, c: _init_clnet(k, c, (2, 1))),
-    "mlp_no_latent": Variant(generate_mlp_no_latent, _init_mlp),
+    "clnet": Variant(generate_clnet, _init_clnet, True, train_clnet),
+    "mean_only": Variant(generate_mean_only, lambda k, c: _init_clnet(k, c, (2, 1)), False,
+                         train_mean_only),
+    "mlp_no_latent": Variant(generate_mlp_no_latent, _init_mlp, False, train_mlp_no_latent),
     "sgd_finetune": Variant(generate_sgd_finetune, None),
 }
 

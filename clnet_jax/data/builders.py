@@ -127,6 +127,7 @@ def prepare(name: str, data_dir: str, manual_dir: str | None = None, config: str
     kwargs = dict(data_dir=data_dir, file_format="array_record")
     if config:
         kwargs["config"] = config
+    tfds.disable_progress_bar()
     builder = cls(**kwargs)
     dl_config = None
     if name != "synthetic":

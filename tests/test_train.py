@@ -1,0 +1,227 @@
+"""Training: parity of losses and gradients, multi-device equivalence, resume, NaN stop."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from clnet_jax import model as M
+from clnet_jax import targets as T
+from clnet_jax import train_step as TS
+from conftest import ROOT, assert_close, config, nhwc
+
+TRAIN_CFG = os.path.join(ROOT, "tests", "configs", "train_tiny.py")
+
+
+def _group(g):
+    return {"template": jnp.asarray(nhwc(g["train_template"])),
+            "search": jnp.asarray(nhwc(g["train_search"]))}
+
+
+def _base_loss(cfg, params, g):
+    net = M.model_from_config(cfg.model)
+    tg = T.Targets(jnp.asarray(g["train_label_cls"], jnp.int32), jnp.asarray(g["train_label_loc"]),
+                   jnp.asarray(g["train_label_loc_weight"]))
+    trainable = {"model": params["model"]["params"], "heads": params["heads"]}
+
+    def loss(tr):
+        return TS.base_group_loss(cfg, net, tr, params["model"]["batch_stats"], _group(g), tg,
+                                  train_bn=False)
+    return jax.value_and_grad(loss, has_aux=True)(trainable)
+
+
+def test_base_loss_and_gradients_match_upstream(golden, tiny_params):
+    g = golden["siamrpn_tiny"]
+    cfg = config("train_tiny")
+    (total, (aux, _)), grads = _base_loss(cfg, tiny_params, g)
+    assert_close(total, g["train_total_loss"], "total")
+    assert_close(aux["cls_loss"], g["train_cls_loss"], "cls")
+    assert_close(aux["loc_loss"], g["train_loc_loss"], "loc")
+    to_torch = lambda k: np.transpose(np.asarray(k), (3, 2, 0, 1))
+    assert_close(grads["heads"]["cls_weight"], g["grad/rpn_head.cls_weight"])
+    assert_close(np.asarray(grads["heads"]["rpn2"]["cls"]["w"]).T[:, :, None, None],
+                 g["grad/rpn_head.rpn2.cls.head.3.weight"])
+    assert_close(grads["heads"]["rpn4"]["loc"]["b"], g["grad/rpn_head.rpn4.loc.head.3.bias"])
+    assert_close(to_torch(grads["model"]["neck_3"]["conv"]["kernel"]),
+                 g["grad/neck.downsample3.downsample.0.weight"])
+    assert_close(to_torch(grads["model"]["backbone"]["layer4_1"]["conv2"]["conv"]["kernel"]),
+                 g["grad/backbone.layer4.1.conv2.weight"])
+    # The stem's weight gradient flips with float32 rounding (max-pool / ReLU ties move
+    # when parameters change by 1e-7 relative, shifting it by ~4e-3): float32 gets a
+    # bound of that size here, and the float64 test below checks it at the tolerance.
+    err = np.abs(to_torch(grads["model"]["backbone"]["stem"]["conv"]["kernel"])
+                 - g["grad/backbone.conv1.weight"]).max()
+    assert err < 5e-3
+
+
+def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
+    code = textwrap.dedent(f"""
+        import jax; jax.config.update('jax_enable_x64', True)
+        import numpy as np, sys
+        sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})
+        from test_train import _base_loss
+        from conftest import config, assert_close
+        from clnet_jax import runner
+        p = runner.load_params(config('siamrpn_tiny'), {weights_dir['siamrpn']!r})
+        p = jax.tree.map(lambda a: np.asarray(a, np.float64), p)
+        g = dict(np.load({os.path.join(os.path.dirname(ROOT), 'shared', 'parity', 'siamrpn_tiny.npz')!r}))
+        g = {{k: (v.astype(np.float64) if k.startswith('train_search') or k.startswith('train_template') else v) for k, v in g.items()}}
+        (_, _), grads = _base_loss(config('train_tiny'), p, g)
+        k = np.transpose(np.asarray(grads['model']['backbone']['stem']['conv']['kernel']), (3, 2, 0, 1))
+        assert_close(k, g['grad/backbone.conv1.weight'], 'stem')
+        print('ok')
+    """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["clnet_tiny", "clnet_tiny_fixed"])
+def test_clnet_stage_loss_mining_and_gradients_match_official(golden, clnet_params, name):
+    g = golden[name]
+    cfg = config("train_tiny")
+    net = M.model_from_config(cfg.model)
+    p = clnet_params
+    tg = T.Targets(jnp.asarray(g["train_label_cls_sampled"], jnp.int32),
+                   jnp.asarray(g["train_label_loc"]), jnp.asarray(g["train_label_loc_weight"]))
+    trainable = {"gen": p["clnet"]["params"],
+                 "fusion": {k: p["heads"][k] for k in ("cls_weight", "loc_weight")}}
+    frozen = {"model": p["model"], "heads": p["heads"], "gen_stats": p["clnet"]["batch_stats"]}
+    group = _group(g)
+    (total, (aux, _)), grads = jax.value_and_grad(
+        lambda t: TS.clnet_group_loss(cfg, net, t, frozen, group, tg), has_aux=True)(trainable)
+    hidden = net.apply(p["model"], group["template"].astype(jnp.float32),
+                       group["search"].astype(jnp.float32))
+    cls0, _ = M.rpn_outputs(p["heads"], hidden)
+    np.testing.assert_array_equal(np.asarray(TS.mined_labels(tg.labels, cls0, 16)),
+                                  g["train_label_cls"])
+    assert_close(total, g["train_out_loop_loss"], "loss")
+    assert_close(aux["cls_loss"], g["train_cls_loss"], "cls")
+    assert_close(aux["loc_loss"], g["train_loc_loss"], "loc")
+    for level in ("rpn2", "rpn4"):
+        for b in ("cls", "loc"):
+            gen = grads["gen"][level][b]
+            enc = np.asarray(gen["encoder"]["block1"]["conv"]["kernel"])[0, 0].T
+            assert_close(enc, g[f"grad/rpn_head.{level}.{b}.encoder.encoder_mu.conv1x1.0.weight"][:, :, 0, 0])
+            assert_close(np.asarray(gen["decoder"]["fc3"]).T,
+                         g[f"grad/rpn_head.{level}.{b}.decoder.decoder_mu.deconv2.0.weight"][:, :, 0, 0])
+
+
+def test_learning_rate_schedule_has_upstream_shape():
+    cfg = config("siamrpn_r50")
+    lr = TS.epoch_learning_rates(cfg)
+    assert len(lr) == 20
+    np.testing.assert_allclose(lr[0], 0.001, rtol=1e-6)
+    np.testing.assert_allclose(lr[5], 0.005, rtol=1e-6)
+    np.testing.assert_allclose(lr[-1], 0.0005, rtol=1e-6)
+    assert np.all(np.diff(lr[:5]) > 0) and np.all(np.diff(lr[5:]) < 0)
+
+
+def _run_train(workdir, *extra, timeout=600):
+    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}",
+           f"--config.train.workdir={workdir}", *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+def _losses(workdir):
+    import csv
+    with open(os.path.join(workdir, "base", "metrics.csv")) as f:
+        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
+    ref = tmp_path / "ref"
+    out = _run_train(str(ref), f"--config.data.data_dir={data_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    full = _losses(str(ref))
+    assert [s for s, _ in full] == list(range(1, 9))
+    assert os.path.isfile(ref / "base" / "weights" / "arch.json")
+    run = tmp_path / "run"
+    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}", f"--config.train.workdir={run}",
+           f"--config.data.data_dir={data_dir}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = run / "base" / "ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (ckpt / "4").is_dir():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (ckpt / "4").is_dir()
+    assert not (run / "base" / "weights").exists()  # really interrupted
+    out = _run_train(str(run), f"--config.data.data_dir={data_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "resumed base from step" in out.stdout + out.stderr
+    resumed = _losses(str(run))
+    assert [s for s, _ in resumed] == [s for s, _ in full]
+    np.testing.assert_allclose([l for _, l in resumed], [l for _, l in full], rtol=1e-5)
+
+
+def test_nan_loss_stops_with_message_and_keeps_checkpoints(tmp_path, data_dir):
+    out = _run_train(str(tmp_path / "nan"), f"--config.data.data_dir={data_dir}",
+                     "--config.train.lr=1e30", "--config.train.warmup_start_lr=1e30",
+                     "--config.train.lr_end=1e30", "--config.train.grad_clip=1e30")
+    assert out.returncode != 0
+    assert "loss is nan" in (out.stderr + out.stdout).lower() or "loss is inf" in (out.stderr + out.stdout).lower()
+    assert "Checkpoints are intact" in out.stderr + out.stdout
+    ckpts = [d for d in os.listdir(tmp_path / "nan" / "base" / "ckpt") if d.isdigit()]
+    assert ckpts  # the good ones before the NaN remain
+
+
+def test_unknown_config_key_is_refused_with_valid_names(tmp_path):
+    out = _run_train(str(tmp_path / "x"), "--config.train.no_such_key=1", timeout=120)
+    assert out.returncode != 0
+    assert "no_such_key" in out.stderr
+
+
+MULTI = textwrap.dedent("""
+    import os, sys, json
+    os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=2'
+    import jax, numpy as np
+    from jax.sharding import Mesh
+    sys.path.insert(0, ROOT)
+    from clnet_jax import config as C, model as M, train_step as TS, trainer
+    from clnet_jax.data import pipeline
+    assert len(jax.devices()) == 2
+    cfg = C.from_file(CFG, {'data.data_dir': DATA, 'train.groups_per_batch': 4})
+    out = {}
+    for stage in ('base', 'clnet'):
+        c = trainer.stage_config(cfg, stage)
+        params = M.init_params(c, jax.random.key(0))
+        src = trainer._train_source(c)
+        batch = next(pipeline.make_iterator(src, c, 0, 4, 1)); batch.pop('skipped')
+        res = []
+        for devs in (jax.devices()[:1], jax.devices()):
+            step = TS.make_train_step(c, stage, Mesh(np.array(devs), ('data',)))
+            state, aux = step(TS.init_state(c, stage, params, 0), batch)
+            res.append((jax.device_get(state['trainable']), float(aux['loss'])))
+        (p1, l1), (p2, l2) = res
+        diffs = [float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(a)))))
+                 for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2))]
+        out[stage] = {'loss1': l1, 'loss2': l2, 'max_rel_diff': max(diffs)}
+    print(json.dumps(out))
+""")
+
+
+def test_one_step_on_two_devices_equals_one_device(data_dir):
+    code = f"ROOT={ROOT!r}; CFG={TRAIN_CFG!r}; DATA={data_dir!r}\n" + MULTI
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    for stage, r in res.items():
+        assert abs(r["loss1"] - r["loss2"]) <= 1e-5 * max(1, abs(r["loss1"])), (stage, r)
+        assert r["max_rel_diff"] < 1e-5, (stage, r)
