@@ -31,7 +31,11 @@ def golden():
 
 
 def config(name: str, **overrides):
-    return config_lib.from_file(os.path.join(ROOT, "configs", f"{name}.py"), overrides)
+    """configs/<name>.py, or the test-only tests/configs/<name>.py."""
+    path = os.path.join(ROOT, "configs", f"{name}.py")
+    if not os.path.exists(path):
+        path = os.path.join(ROOT, "tests", "configs", f"{name}.py")
+    return config_lib.from_file(path, overrides)
 
 
 @pytest.fixture(scope="session")
