@@ -19,4 +19,9 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    import sys
+    from clnet_jax import config as config_lib
+    problem = config_lib.check_overrides(sys.argv[1:], "configs/demo.py")
+    if problem:
+        sys.exit(f"error: {problem}")
     app.run(main)

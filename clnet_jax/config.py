@@ -97,3 +97,31 @@ def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
             node[p] = value
         else:
             node = node[p]
+
+
+def check_overrides(argv: list[str], default_path: str) -> str | None:
+    """Validates ``--config.a.b=value`` flags against the config file before absl parses them.
+
+    Returns an error message naming the valid keys, or None when every key exists.
+    """
+    path, keys = default_path, []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config."):
+            keys.append(arg[len("--config."):].split("=", 1)[0])
+    if not keys:
+        return None
+    cfg = from_file(path)
+    for key in keys:
+        node = cfg
+        for i, part in enumerate(key.split(".")):
+            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+                where = ".".join(key.split(".")[:i]) or "the config"
+                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+                return (f"unknown config key '{key}': {where} has no '{part}'; valid keys there: "
+                        + ", ".join(valid))
+            node = node[part]
+    return None

@@ -1,0 +1,55 @@
+"""Tables and success / precision plots for several result folders (ours or others')."""
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from clnet_jax import metrics  # noqa: E402
+from clnet_jax.eval_data import EvalSequence  # noqa: E402
+
+
+def read_results(folder: str, seqs: list[EvalSequence]) -> dict:
+    """name -> (gt, pred) for every scored sequence with a result file in ``folder``."""
+    out = {}
+    for s in seqs:
+        path = os.path.join(folder, f"{s.name}.txt")
+        if s.init_only or not os.path.isfile(path):
+            continue
+        from clnet_jax.data.layouts import read_boxes
+        out[s.name] = (s.gt, read_boxes(path).astype(np.float64))
+    return out
+
+
+def compare(folders: list[str], seqs: list[EvalSequence], out_dir: str, title: str,
+            toolkit: str = "got10k") -> dict:
+    """Scores each folder on the sequences all folders share; writes two PNG plots."""
+    per = {os.path.basename(os.path.normpath(f)): read_results(f, seqs) for f in folders}
+    common = set.intersection(*(set(r) for r in per.values())) if per else set()
+    scores = {name: metrics.summarize({k: r[k] for k in common}, toolkit)
+              for name, r in per.items()}
+    os.makedirs(out_dir, exist_ok=True)
+    order = sorted(scores, key=lambda n: -scores[n]["success_auc"])
+    for kind, key, score, xs, xlabel in (
+            ("success", "success_curve", "success_auc", np.linspace(0, 1, 21), "overlap threshold"),
+            ("precision", "precision_curve", "precision", metrics.PREC_THRESHOLDS,
+             "location error threshold (px)")):
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        for name in order:
+            s = scores[name]
+            if s["sequences"]:
+                ax.plot(xs, s[key], label=f"{name} [{s[score]:.3f}]", linewidth=2)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("success rate" if kind == "success" else "precision")
+        ax.set_title(f"{kind} plot: {title} ({len(common)} sequences)")
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left" if kind == "success" else "lower right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, f"{kind}_plot.png"), dpi=110)
+        plt.close(fig)
+    return scores

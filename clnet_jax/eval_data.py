@@ -1,0 +1,127 @@
+"""Evaluation datasets from their published layouts (and pysot JSON files where they exist).
+
+Every loader returns ``(sequences, problems)``: :class:`EvalSequence` s and, for sequences
+that cannot be evaluated, a message naming the file (those are reported as failed while
+the others are still evaluated).
+
+* ``folder``: every subdirectory in the OTB layout (``img/*.jpg|png`` and
+  ``groundtruth_rect.txt``, values separated by commas, spaces or tabs). A file with only
+  the initial box tracks the whole sequence and leaves it out of the metrics.
+* ``otb100``, ``uav123``, ``dtb70``, ``nfs30``: the pysot JSON file (``OTB100.json`` …)
+  in the data directory if present, else the folder layout.
+* ``lasot`` (test split), ``got10k`` (val; ``got10k_test`` has initial boxes only),
+  ``synthetic`` (the TFDS test split of the synthetic benchmark).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from clnet_jax.data import layouts
+
+
+class EvalSequence(NamedTuple):
+    name: str
+    frames: list          # file paths or encoded image bytes
+    gt: np.ndarray        # (N, 4) x, y, w, h; NaN where unknown
+    init_only: bool       # only the first box is known: tracked, not scored
+
+
+def _images(d: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(d, "*.jpg")) + glob.glob(os.path.join(d, "*.png")))
+
+
+def _sequence(name: str, frames: list, gt: np.ndarray, gt_file: str) -> EvalSequence:
+    if not frames:
+        raise ValueError(f"{name}: no frames found")
+    if len(gt) == 0:
+        raise ValueError(f"{gt_file}: empty ground-truth file")
+    if len(gt) == 1 and len(frames) > 1:
+        full = np.full((len(frames), 4), np.nan)
+        full[0] = gt[0]
+        return EvalSequence(name, frames, full, True)
+    if len(gt) < len(frames):
+        raise ValueError(f"{gt_file}: {len(gt)} boxes for {len(frames)} frames")
+    return EvalSequence(name, frames, np.asarray(gt[: len(frames)], np.float64), False)
+
+
+def folder(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
+    if not os.path.isdir(root):
+        raise layouts.LayoutError(f"{root}: missing; expected sequence folders with img/ "
+                                  "and groundtruth_rect.txt")
+    seqs, problems = [], {}
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not os.path.isdir(d):
+            continue
+        gt_file = next((os.path.join(d, f) for f in ("groundtruth_rect.txt", "groundtruth.txt")
+                        if os.path.isfile(os.path.join(d, f))), os.path.join(d, "groundtruth_rect.txt"))
+        try:
+            if not os.path.isfile(gt_file):
+                raise ValueError(f"{gt_file}: missing")
+            img = os.path.join(d, "img")
+            seqs.append(_sequence(name, _images(img if os.path.isdir(img) else d),
+                                  layouts.read_boxes(gt_file), gt_file))
+        except ValueError as e:
+            problems[name] = str(e)
+    if not seqs and not problems:
+        raise layouts.LayoutError(f"{root}: no sequence folders")
+    return seqs, problems
+
+
+def pysot_json(root: str, name: str) -> tuple[list[EvalSequence], dict[str, str]]:
+    """pysot's <NAME>.json: {seq: {img_names: [...], gt_rect: [[x, y, w, h], ...]}}."""
+    meta = json.load(open(os.path.join(root, f"{name}.json")))
+    seqs, problems = [], {}
+    for seq, m in sorted(meta.items()):
+        frames = [os.path.join(root, p) for p in m["img_names"]]
+        try:
+            gt = np.asarray(m["gt_rect"], np.float64).reshape(-1, 4)
+            seqs.append(_sequence(seq, frames, gt, f"{name}.json:{seq}"))
+        except ValueError as e:
+            problems[seq] = str(e)
+    return seqs, problems
+
+
+def _records(records) -> tuple[list[EvalSequence], dict[str, str]]:
+    seqs = []
+    for r in records:
+        gt = np.where(r.valid[:, None], r.boxes, np.nan).astype(np.float64)
+        seqs.append(EvalSequence(r.name, list(r.frames), gt, False))
+    return seqs, {}
+
+
+def synthetic(data_dir: str, split: str = "test") -> tuple[list[EvalSequence], dict[str, str]]:
+    from clnet_jax.data import builders
+    src = builders.prepare("synthetic", data_dir, config="default").as_data_source()[split]
+    seqs = []
+    for i in range(len(src)):
+        r = src[i]
+        gt = np.where(r["valid"][:, None], r["boxes"], np.nan).astype(np.float64)
+        seqs.append(EvalSequence(r["name"].decode(), list(r["frames"]), gt, False))
+    return sorted(seqs), {}
+
+
+def load(dataset: str, data_dir: str) -> tuple[list[EvalSequence], dict[str, str]]:
+    json_names = {"otb100": "OTB100", "uav123": "UAV123", "dtb70": "DTB70", "nfs30": "NFS30"}
+    if dataset == "folder":
+        return folder(data_dir)
+    if dataset in json_names:
+        if os.path.isfile(os.path.join(data_dir, f"{json_names[dataset]}.json")):
+            return pysot_json(data_dir, json_names[dataset])
+        return folder(data_dir)
+    if dataset == "lasot":
+        return _records(layouts.lasot(data_dir, "test"))
+    if dataset == "got10k":
+        return _records(layouts.got10k(data_dir, "val"))
+    if dataset == "got10k_test":
+        seqs, problems = folder(os.path.join(data_dir, "test"))
+        return [s._replace(init_only=True) for s in seqs], problems
+    if dataset == "synthetic":
+        return synthetic(data_dir)
+    raise ValueError(f"unknown dataset {dataset!r}; choose one of "
+                     f"{sorted(['folder', 'lasot', 'got10k', 'got10k_test', 'synthetic', *json_names])}")

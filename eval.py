@@ -1,0 +1,81 @@
+"""Evaluates a tracker on a benchmark, or compares result folders.
+
+    python eval.py --config configs/clnet_r50.py --checkpoint weights/clnet_r50 \
+        --dataset otb100 --data_dir /data/OTB100 [--results_dir results] [--tracker_name X] \
+        [--batch 8] [--config.clnet.label_layout=official]
+    python eval.py --dataset folder --data_dir DIR --compare results/folder/A results/folder/B
+
+Writes RESULTS/<dataset>/<tracker>/<sequence>.txt (pysot layout; reruns skip finished
+sequences), then prints a summary table and writes summary.json beside the results.
+"""
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from clnet_jax import compare as compare_lib
+from clnet_jax import config as config_lib
+from clnet_jax import eval_data, eval_runner, metrics, runner
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "a configs/*.py file")
+flags.DEFINE_string("checkpoint", None, "weights directory (python -m clnet_jax.convert ...)")
+flags.DEFINE_string("dataset", "folder", "folder, otb100, uav123, dtb70, nfs30, lasot, "
+                    "got10k, got10k_test or synthetic")
+flags.DEFINE_string("data_dir", None, "the dataset's root directory")
+flags.DEFINE_string("results_dir", "results", "where RESULTS/<dataset>/<tracker>/ goes")
+flags.DEFINE_string("tracker_name", None, "defaults to the config's name")
+flags.DEFINE_integer("batch", 1, "sequences tracked at once (vmapped, grouped by frame size)")
+flags.DEFINE_string("toolkit", "got10k", "metric convention: got10k or pysot")
+flags.DEFINE_multi_string("compare", None, "result folders to compare (no tracking)")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    seqs, problems = eval_data.load(FLAGS.dataset, FLAGS.data_dir)
+    if FLAGS.compare:
+        out = os.path.join(FLAGS.results_dir, FLAGS.dataset, "compare")
+        scores = compare_lib.compare(FLAGS.compare, seqs, out, FLAGS.dataset, FLAGS.toolkit)
+        _table(scores)
+        print(f"plots: {out}/success_plot.png, {out}/precision_plot.png")
+        return
+    cfg = _CONFIG.value
+    if cfg is None or FLAGS.checkpoint is None:
+        sys.exit("error: --config and --checkpoint are needed to track (or use --compare)")
+    name = FLAGS.tracker_name or cfg.name
+    params = runner.load_params(cfg, FLAGS.checkpoint)
+    status = eval_runner.run_dataset(cfg, params, seqs, FLAGS.results_dir, FLAGS.dataset,
+                                     name, FLAGS.batch)
+    status.update({k: f"failed: {v}" for k, v in problems.items()})
+    folder = os.path.join(FLAGS.results_dir, FLAGS.dataset, name)
+    scored = compare_lib.read_results(folder, seqs)
+    summary = metrics.summarize(scored, FLAGS.toolkit)
+    init_only = [s.name for s in seqs if s.init_only]
+    if init_only:
+        print(f"{len(init_only)} sequences have only an initial box: tracked, not scored")
+    failed = {k: v for k, v in status.items() if v not in ("done",) and not v.startswith("skipped")}
+    for k, v in sorted(failed.items()):
+        print(f"FAILED {k}: {v}")
+    _table({name: summary})
+    report = {"tracker": name, "dataset": FLAGS.dataset, "toolkit": FLAGS.toolkit,
+              "summary": {k: v for k, v in summary.items() if not k.endswith("curve")},
+              "sequences": status, "not_scored": init_only}
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    print(f"wrote {folder}/summary.json")
+
+
+def _table(scores):
+    print(f"{'tracker':<28}{'success AUC':>12}{'precision':>11}{'norm prec':>11}{'seqs':>6}")
+    for n, s in sorted(scores.items(), key=lambda kv: -kv[1]["success_auc"]):
+        print(f"{n:<28}{s['success_auc']:>12.3f}{s['precision']:>11.3f}"
+              f"{s['norm_precision']:>11.3f}{s['sequences']:>6d}")
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("data_dir")
+    app.run(main)
