@@ -16,7 +16,6 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from clnet_jax import compare as compare_lib
-from clnet_jax import config as config_lib
 from clnet_jax import eval_data, eval_runner, metrics, runner
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a configs/*.py file")
@@ -47,6 +46,8 @@ def main(argv):
         sys.exit("error: --config and --checkpoint are needed to track (or use --compare)")
     name = FLAGS.tracker_name or cfg.name
     params = runner.load_params(cfg, FLAGS.checkpoint)
+    if FLAGS.dataset.startswith("vot"):
+        return _vot(cfg, params, seqs, problems, name)
     status = eval_runner.run_dataset(cfg, params, seqs, FLAGS.results_dir, FLAGS.dataset,
                                      name, FLAGS.batch)
     status.update({k: f"failed: {v}" for k, v in problems.items()})
@@ -66,6 +67,26 @@ def main(argv):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "summary.json"), "w") as f:
         json.dump(report, f, indent=1)
+    print(f"wrote {folder}/summary.json")
+
+
+def _vot(cfg, params, seqs, problems, name):
+    from clnet_jax import vot
+    status, runs = eval_runner.run_vot(cfg, params, seqs, FLAGS.results_dir, FLAGS.dataset, name)
+    status.update({k: f"failed: {v}" for k, v in problems.items()})
+    for k, v in sorted(status.items()):
+        if v != "done" and not v.startswith("skipped"):
+            print(f"FAILED {k}: {v}")
+    summary = vot.summarize(runs, FLAGS.dataset) if runs else {}
+    print(f"{'tracker':<28}{'accuracy':>10}{'robustness':>12}{'lost':>6}{'EAO':>8}")
+    if summary:
+        print(f"{name:<28}{summary['accuracy']:>10.3f}{summary['robustness']:>12.3f}"
+              f"{summary['lost_number']:>6d}{summary['eao']:>8.3f}")
+    folder = os.path.join(FLAGS.results_dir, FLAGS.dataset, name)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump({"tracker": name, "dataset": FLAGS.dataset, "summary": summary,
+                   "sequences": status}, f, indent=1)
     print(f"wrote {folder}/summary.json")
 
 

@@ -60,14 +60,10 @@ def arch_from_config(c: ml_collections.ConfigDict) -> dict:
 def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
     """A checkpoint whose architecture differs from the config is a clear error."""
     want = arch_from_config(c)
-    diff = {k: (want[k], arch.get(k)) for k in want if list(np_list(want[k])) != list(np_list(arch.get(k)))}
+    diff = {k: (want[k], arch.get(k)) for k in want if want[k] != arch.get(k)}
     if diff:
         raise ValueError(f"{where}: architecture does not match the config "
                          + ", ".join(f"{k}: config {a} vs checkpoint {b}" for k, (a, b) in diff.items()))
-
-
-def np_list(v):
-    return v if isinstance(v, (list, tuple)) else [v]
 
 
 def from_file(path: str, overrides: dict | None = None) -> ml_collections.ConfigDict:

@@ -106,6 +106,37 @@ def synthetic(data_dir: str, split: str = "test") -> tuple[list[EvalSequence], d
     return sorted(seqs), {}
 
 
+def vot(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
+    """VOT layout: [list.txt], <seq>/color/*.jpg (or <seq>/*.jpg), groundtruth.txt with
+    4 (x,y,w,h) or 8 (polygon) values per line. ``gt`` keeps the regions as given."""
+    if not os.path.isdir(root):
+        raise layouts.LayoutError(f"{root}: missing; expected VOT sequence folders")
+    listed = os.path.join(root, "list.txt")
+    names = (open(listed).read().split() if os.path.isfile(listed)
+             else sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))))
+    seqs, problems = [], {}
+    for name in names:
+        d = os.path.join(root, name)
+        gt_file = os.path.join(d, "groundtruth.txt")
+        try:
+            if not os.path.isfile(gt_file):
+                raise ValueError(f"{gt_file}: missing")
+            rows = [np.asarray(line.replace("\t", ",").replace(" ", ",").split(","), np.float64)
+                    for line in open(gt_file).read().split("\n") if line.strip()]
+            color = os.path.join(d, "color")
+            frames = _images(color if os.path.isdir(color) else d)
+            if len(rows) < len(frames) or not frames:
+                raise ValueError(f"{gt_file}: {len(rows)} regions for {len(frames)} frames")
+            width = max(len(r) for r in rows)
+            gt = np.full((len(frames), width), np.nan)
+            for i, r in enumerate(rows[: len(frames)]):
+                gt[i, : len(r)] = r
+            seqs.append(EvalSequence(name, frames, gt, False))
+        except ValueError as e:
+            problems[name] = str(e)
+    return seqs, problems
+
+
 def load(dataset: str, data_dir: str) -> tuple[list[EvalSequence], dict[str, str]]:
     json_names = {"otb100": "OTB100", "uav123": "UAV123", "dtb70": "DTB70", "nfs30": "NFS30"}
     if dataset == "folder":
@@ -123,5 +154,7 @@ def load(dataset: str, data_dir: str) -> tuple[list[EvalSequence], dict[str, str
         return [s._replace(init_only=True) for s in seqs], problems
     if dataset == "synthetic":
         return synthetic(data_dir)
+    if dataset == "vot2019":
+        return vot(data_dir)
     raise ValueError(f"unknown dataset {dataset!r}; choose one of "
-                     f"{sorted(['folder', 'lasot', 'got10k', 'got10k_test', 'synthetic', *json_names])}")
+                     f"{sorted(['folder', 'lasot', 'got10k', 'got10k_test', 'synthetic', 'vot2019', *json_names])}")

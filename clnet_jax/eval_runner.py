@@ -169,3 +169,37 @@ def _store(r, results_dir, dataset, tracker_name, name):
     boxes, fps = r
     write_result(result_path(results_dir, dataset, tracker_name, name), boxes, fps)
     return "done"
+
+
+def vot_record_path(results_dir: str, dataset: str, tracker: str, seq: str) -> str:
+    """pysot's VOT layout: <dataset>/<tracker>/baseline/<seq>/<seq>_001.txt."""
+    return os.path.join(results_dir, dataset, tracker, "baseline", seq, f"{seq}_001.txt")
+
+
+def run_vot(cfg, params, seqs: list[EvalSequence], results_dir: str, dataset: str,
+            tracker_name: str) -> tuple[dict, list]:
+    """Supervised protocol per sequence; returns (status, runs for vot.summarize)."""
+    from clnet_jax import vot
+    trk = runner.SequenceTracker(cfg, params)
+    status, runs = {}, []
+    for s in tqdm(seqs, desc=dataset, unit="seq"):
+        path = vot_record_path(results_dir, dataset, tracker_name, s.name)
+        try:
+            frames = [load_frame(f, f"{s.name}/{i}") for i, f in enumerate(s.frames)]
+            h, w = frames[0].shape[:2]
+            if os.path.isfile(path):
+                with open(path) as f:
+                    records = [[float(v) for v in line.split(",")] for line in f.read().split()]
+                status[s.name] = "skipped (result exists)"
+            else:
+                records = vot.run_supervised(trk, frames, list(s.gt), (w, h))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path + ".tmp", "w") as f:
+                    f.writelines(",".join(f"{v:.4f}" if len(r) > 1 else f"{int(v)}" for v in r) + "\n"
+                                 for r in records)
+                os.replace(path + ".tmp", path)
+                status[s.name] = "done"
+            runs.append((records, list(s.gt), (w, h)))
+        except ValueError as e:
+            status[s.name] = str(e)
+    return status, runs

@@ -7,15 +7,16 @@ import os
 import jax
 import ml_collections
 
+from clnet_jax import checkpoint
 from clnet_jax import config as config_lib
 from clnet_jax import model as model_lib
-from clnet_jax import runner, trainer
+from clnet_jax import trainer
 from clnet_jax.data import builders
 
 
 def _initial_params(cfg) -> dict:
     if cfg.train.init_checkpoint:
-        tree, arch = runner.ckpt_lib.load(cfg.train.init_checkpoint)
+        tree, arch = checkpoint.load(cfg.train.init_checkpoint)
         config_lib.check_arch(cfg, arch, cfg.train.init_checkpoint)
         return tree
     return jax.device_get(model_lib.init_params(cfg, jax.random.key(cfg.train.seed)))

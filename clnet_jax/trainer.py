@@ -38,7 +38,7 @@ def stage_config(cfg, stage: str):
     return c
 
 
-def _train_source(cfg):
+def train_source(cfg):
     d = cfg.data
     builder = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
                                d.builder_config if d.dataset == "synthetic" else None)
@@ -93,7 +93,7 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
     replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
     total = t.epochs * t.steps_per_epoch
     state = jax.device_put(ts.init_state(cfg, stage, init_params, t.seed), replicated)
-    source = _train_source(cfg)
+    source = train_source(cfg)
     data = pipeline.make_iterator(source, cfg, t.seed, t.groups_per_batch, total)
     mgr = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "ckpt")),

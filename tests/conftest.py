@@ -10,7 +10,6 @@ import pytest
 
 from clnet_jax import config as config_lib
 from clnet_jax import convert, runner
-from clnet_jax import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")

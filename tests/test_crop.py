@@ -2,7 +2,6 @@ import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from clnet_jax.crop import crop_and_resize, frame_mean_fill
 

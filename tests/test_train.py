@@ -202,7 +202,7 @@ MULTI = textwrap.dedent("""
     for stage in ('base', 'clnet'):
         c = trainer.stage_config(cfg, stage)
         params = M.init_params(c, jax.random.key(0))
-        src = trainer._train_source(c)
+        src = trainer.train_source(c)
         batch = next(pipeline.make_iterator(src, c, 0, 4, 1)); batch.pop('skipped')
         res = []
         for devs in (jax.devices()[:1], jax.devices()):

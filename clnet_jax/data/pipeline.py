@@ -120,8 +120,7 @@ class GroupSampler:
 def make_iterator(source, cfg, seed: int, groups_per_batch: int, num_batches: int):
     """A checkpointable grain iterator of batches (G groups of n pairs)."""
     ds = (grain.MapDataset.range(num_batches * groups_per_batch)
-          .map_with_index(lambda i, _: i)
-          .random_map(lambda i, rng: GroupSampler(source, cfg)(i, rng), seed=seed)
+          .random_map(GroupSampler(source, cfg), seed=seed)
           .batch(groups_per_batch, drop_remainder=True))
     opts = grain.ReadOptions(num_threads=cfg.data.threads, prefetch_buffer_size=2 * groups_per_batch)
     return iter(ds.to_iter_dataset(opts))
