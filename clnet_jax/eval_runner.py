@@ -167,6 +167,11 @@ def _store(r, results_dir, dataset, tracker_name, name):
     if isinstance(r, str):
         return r
     boxes, fps = r
+    if dataset == "got10k_test":  # the evaluation server's layout, zipped by the user
+        d = os.path.join(results_dir, dataset, f"{tracker_name}_submission", name)
+        os.makedirs(d, exist_ok=True)
+        np.savetxt(os.path.join(d, f"{name}_001.txt"), boxes, fmt="%.4f", delimiter=",")
+        np.savetxt(os.path.join(d, f"{name}_time.txt"), np.full(len(boxes), 1.0 / fps), fmt="%.8f")
     write_result(result_path(results_dir, dataset, tracker_name, name), boxes, fps)
     return "done"
 

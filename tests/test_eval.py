@@ -47,10 +47,16 @@ def test_pysot_json_loader(tmp_path):
     assert seqs[0].frames[1].endswith("0002.jpg") and seqs[0].gt[1, 0] == 2
 
 
-def test_got10k_test_split_is_tracked_not_scored(tmp_path):
+def test_got10k_test_split_is_tracked_not_scored(tmp_path, tiny_params):
     _seq(tmp_path / "test", "GOT-10k_Test_000001", 3, [[1, 2, 20, 20]])
     seqs, _ = eval_data.load("got10k_test", str(tmp_path))
     assert seqs[0].init_only
+    eval_runner.run_dataset(config("siamrpn_tiny"), tiny_params, seqs, str(tmp_path / "r"),
+                            "got10k_test", "t")
+    sub = tmp_path / "r" / "got10k_test" / "t_submission" / "GOT-10k_Test_000001"
+    assert np.loadtxt(sub / "GOT-10k_Test_000001_001.txt", delimiter=",").shape == (3, 4)
+    assert len(np.loadtxt(sub / "GOT-10k_Test_000001_time.txt")) == 3
+    assert not compare.read_results(str(tmp_path / "r" / "got10k_test" / "t"), seqs)
 
 
 def _dudek_only(tmp_path):

@@ -109,3 +109,26 @@ def test_vot_layout_and_protocol_with_the_tracker(tmp_path, tiny_params, synthet
     assert again["synth"].startswith("skipped")
     for a, b in zip(runs2[0][0], runs[0][0]):  # read back from the file (4 decimals)
         np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_trax_request_handling(tmp_path, tiny_params, synthetic_video):
+    import cv2
+    from clnet_jax import runner, vot_integration
+    from conftest import config
+    frames, gt = synthetic_video
+    paths = []
+    for i, f in enumerate(frames[:3]):
+        p = str(tmp_path / f"{i}.png")
+        cv2.imwrite(p, f)
+        paths.append(p)
+    trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+    x, y, w, h = gt[0]
+    poly = [x, y, x + w, y, x + w, y + h, x, y + h]
+    box0 = vot_integration.handle(trk, "initialize", paths[0], poly)
+    np.testing.assert_allclose(box0, vot.region_to_rect(np.array(poly)))
+    boxes = [vot_integration.handle(trk, "frame", p) for p in paths[1:]]
+    ref = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+    expect, _ = ref.track(frames[:3], box0)
+    np.testing.assert_allclose(np.stack(boxes), expect[1:], rtol=1e-6, atol=1e-4)
+    with pytest.raises(ValueError, match="unexpected"):
+        vot_integration.handle(trk, "hello", paths[0])
