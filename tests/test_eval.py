@@ -151,3 +151,37 @@ def test_got10k_adapter_tracks(tiny_params, synthetic_video):
     boxes, times = trk.track(files, gt[0])  # got10k reads them with PIL (RGB)
     ours, _ = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params).track(frames[:4], gt[0])
     np.testing.assert_allclose(boxes, ours, rtol=1e-5, atol=1e-3)
+
+
+def test_lasot_and_got10k_val_loaders(tmp_path):
+    d = tmp_path / "lasot" / "cat" / "cat-1"
+    (d / "img").mkdir(parents=True)
+    for i in range(2):
+        cv2.imwrite(str(d / "img" / f"{i + 1:08d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+    (d / "groundtruth.txt").write_text("1,2,5,5\n2,3,5,5\n")
+    (d / "full_occlusion.txt").write_text("0,1")
+    (tmp_path / "lasot" / "testing_set.txt").write_text("cat-1\n")
+    (seq,), _ = eval_data.load("lasot", str(tmp_path / "lasot"))
+    assert seq.name == "cat-1" and np.isnan(seq.gt[1]).all() and seq.gt[0, 0] == 1
+    g = tmp_path / "got" / "val" / "GOT-10k_Val_000001"
+    g.mkdir(parents=True)
+    cv2.imwrite(str(g / "00000001.jpg"), np.zeros((20, 20, 3), np.uint8))
+    (g / "groundtruth.txt").write_text("1,2,5,5\n")
+    (seq,), _ = eval_data.load("got10k", str(tmp_path / "got"))
+    assert not seq.init_only and len(seq.frames) == 1
+    with pytest.raises(ValueError, match="unknown dataset"):
+        eval_data.load("imaginary", str(tmp_path))
+
+
+def test_track_py_writes_video_and_stills(tmp_path, weights_dir):
+    out = subprocess.run(
+        [sys.executable, "track.py", f"--config={ROOT}/configs/siamrpn_tiny.py",
+         f"--checkpoint={weights_dir['siamrpn']}", f"--video={DUDEK}/img", "--init=123,87,132,176",
+         f"--out={tmp_path}/out.mp4", f"--png={tmp_path}/png"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert os.path.getsize(tmp_path / "out.mp4") > 10_000
+    assert len(os.listdir(tmp_path / "png")) == 20
+    cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    ok, frame = cap.read()
+    assert ok and frame.shape == (480, 720, 3)
