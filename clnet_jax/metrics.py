@@ -5,9 +5,13 @@ Two conventions exist and both are kept:
 * ``got10k`` (default): IoU of continuous boxes, 21 thresholds ``linspace(0, 1, 21)``,
   the first result box replaced by the ground truth, frames whose ground truth is missing
   (NaN) count as failures; centre = x + (w - 1) / 2.
-* ``pysot``: inclusive-pixel IoU (+1), thresholds ``arange(0, 1.05, 0.05)``, frames with
-  invalid ground truth get IoU -1 (a failure) and centre error -1 (counted as precise),
-  normalised precision at 0.2 of the box size.
+* ``pysot``: thresholds ``arange(0, 1.05, 0.05)``; frames whose ground truth has no
+  positive size get IoU -1 (a failure), frames whose ground-truth centre is not positive
+  get centre error -1 (counted as precise); absent frames (NaN) count as neither, over
+  the full sequence length.
+
+Normalised precision (pysot's definition, both conventions): centres divided by the
+ground-truth size, thresholds ``arange(0, 51) / 100``, reported at 0.2.
 """
 from __future__ import annotations
 
@@ -16,24 +20,19 @@ import numpy as np
 PREC_THRESHOLDS = np.arange(0, 51)
 
 
-def iou_got10k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def overlap_ratio(a: np.ndarray, b: np.ndarray, eps: float = 0.0) -> np.ndarray:
+    """IoU of (x, y, w, h) rows (got10k adds float eps to the union, pysot adds nothing)."""
     x1 = np.maximum(a[:, 0], b[:, 0])
     y1 = np.maximum(a[:, 1], b[:, 1])
     x2 = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2])
     y2 = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3])
     inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return np.clip(inter / (union + np.finfo(float).eps), 0.0, 1.0)
+    return np.clip(inter / (union + eps), 0.0, 1.0)
 
 
-def iou_pysot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    left = np.maximum(a[:, 0], b[:, 0])
-    right = np.minimum(a[:, 0] + a[:, 2] - 1, b[:, 0] + b[:, 2] - 1)
-    top = np.maximum(a[:, 1], b[:, 1])
-    bottom = np.minimum(a[:, 1] + a[:, 3] - 1, b[:, 1] + b[:, 3] - 1)
-    inter = np.maximum(0, right - left + 1) * np.maximum(0, bottom - top + 1)
-    union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return np.clip(inter / union, 0, 1)
+def iou_got10k(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return overlap_ratio(a, b, np.finfo(float).eps)
 
 
 def centers(b: np.ndarray) -> np.ndarray:
@@ -44,8 +43,17 @@ def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum((centers(a) - centers(b)) ** 2, axis=1))
 
 
-def valid_gt(gt: np.ndarray) -> np.ndarray:
-    return np.all(np.isfinite(gt), 1) & np.all(gt[:, 2:] > 0, 1)
+def _within(gt_c: np.ndarray, pred_c: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """pysot's success_error: distance -1 where the ground-truth centre is not positive.
+
+    Absent frames (NaN ground truth, which pysot drops while keeping the full length as
+    the denominator) never count as within.
+    """
+    m = np.sum(gt_c > 0, axis=1) == 2
+    dist = -np.ones(len(gt_c))
+    dist[m] = np.sqrt(np.sum((gt_c[m] - pred_c[m]) ** 2, axis=1))
+    dist[~np.all(np.isfinite(gt_c), 1)] = np.inf
+    return np.array([np.sum(dist <= t) for t in thresholds]) / float(len(gt_c))
 
 
 def curves(gt: np.ndarray, pred: np.ndarray, toolkit: str = "got10k"):
@@ -54,7 +62,6 @@ def curves(gt: np.ndarray, pred: np.ndarray, toolkit: str = "got10k"):
     pred = np.asarray(pred, np.float64).copy()
     if len(gt) != len(pred):
         raise ValueError(f"{len(pred)} result boxes for {len(gt)} ground-truth frames")
-    m = valid_gt(gt)
     if toolkit == "got10k":
         pred[0] = gt[0]
         with np.errstate(invalid="ignore"):
@@ -63,17 +70,17 @@ def curves(gt: np.ndarray, pred: np.ndarray, toolkit: str = "got10k"):
         succ = np.mean(iou[:, None] > np.linspace(0, 1, 21)[None], 0)
         prec = np.mean(ce[:, None] <= PREC_THRESHOLDS[None], 0)
     elif toolkit == "pysot":
-        iou = -np.ones(len(gt))
-        iou[m] = iou_pysot(gt[m], pred[m])
-        ce = -np.ones(len(gt))
-        ce[m] = center_error(gt[m], pred[m])
-        succ = np.array([np.sum(iou > t) for t in np.arange(0, 1.05, 0.05)]) / len(gt)
-        prec = np.array([np.sum(ce <= t) for t in PREC_THRESHOLDS]) / len(gt)
+        with np.errstate(invalid="ignore"):
+            m = np.sum(gt[:, 2:] > 0, axis=1) == 2
+            iou = -np.ones(len(gt))
+            iou[m] = overlap_ratio(gt[m], pred[m])
+            succ = np.array([np.sum(iou > t) for t in np.arange(0, 1.05, 0.05)]) / len(gt)
+            prec = _within(centers(gt), centers(pred), PREC_THRESHOLDS)
     else:
         raise ValueError(f"unknown toolkit {toolkit!r} (expected 'got10k' or 'pysot')")
-    norm = -np.ones(len(gt))
-    norm[m] = np.sqrt(np.sum(((centers(gt[m]) - centers(pred[m])) / gt[m, 2:]) ** 2, 1))
-    nprec = np.array([np.sum(norm <= t) for t in np.arange(0, 51) / 100]) / len(gt)
+    size = gt[:, 2:] + 1e-16
+    with np.errstate(invalid="ignore"):
+        nprec = _within(centers(gt) / size, centers(pred) / size, np.arange(0, 51) / 100)
     return succ, prec, nprec
 
 

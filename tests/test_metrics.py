@@ -15,10 +15,19 @@ def test_hand_computed_cases():
     assert succ[0] == 0.5 and succ[10] == 0.25 and succ[-1] == 0.0
     # centre errors 0, 5, 70.7, nan: within 20 px -> 2/4
     assert prec[20] == 0.5 and prec[5] == 0.5 and prec[4] == 0.25
-    succ_p, prec_p, _ = metrics.curves(gt, pred, "pysot")
-    assert succ_p[0] == 0.5  # invalid frame: IoU -1
-    assert prec_p[20] == 0.75  # invalid frame: distance -1 counts as precise
-    np.testing.assert_allclose(metrics.iou_pysot(gt[1:2], pred[1:2]), [50 / 150])
+    succ_p, prec_p, nprec_p = metrics.curves(gt, pred, "pysot")
+    assert succ_p[0] == 0.5  # absent frame: IoU -1
+    assert prec_p[20] == 0.5  # absent frame: neither precise nor successful
+    np.testing.assert_allclose(metrics.overlap_ratio(gt[1:2], pred[1:2]), [50 / 150])
+    # all-zero ground truth: IoU -1 (failure) and centre error -1 (counted as precise)
+    gt0 = np.array([[0, 0, 10, 10], [0, 0, 0, 0]])  # pysot marks absence with zeros
+    pred0 = np.array([[0, 0, 10, 10], [90, 90, 10, 10]])
+    succ0, prec0, _ = metrics.curves(gt0, pred0, "pysot")
+    assert succ0[0] == 0.5 and prec0[0] == 1.0
+    # normalised precision: centre errors in units of the ground-truth size, at 0.2
+    gt1 = np.array([[0, 0, 100, 50]] * 2)
+    pred1 = np.array([[15, 0, 100, 50], [25, 0, 100, 50]])  # 0.15 and 0.25 widths off
+    assert nprec_p is not None and metrics.curves(gt1, pred1, "pysot")[2][20] == 0.5
 
 
 def test_equal_to_the_got10k_toolkit():
