@@ -95,15 +95,25 @@ def _records(records) -> tuple[list[EvalSequence], dict[str, str]]:
     return seqs, {}
 
 
-def synthetic(data_dir: str, split: str = "test") -> tuple[list[EvalSequence], dict[str, str]]:
-    from clnet_jax.data import builders
-    src = builders.prepare("synthetic", data_dir, config="default").as_data_source()[split]
+def from_source(src) -> list[EvalSequence]:
+    """Sequences of a TFDS split (encoded frames), starting at the first annotated frame."""
     seqs = []
     for i in range(len(src)):
         r = src[i]
-        gt = np.where(r["valid"][:, None], r["boxes"], np.nan).astype(np.float64)
-        seqs.append(EvalSequence(r["name"].decode(), list(r["frames"]), gt, False))
-    return sorted(seqs), {}
+        valid = np.asarray(r["valid"], bool)
+        if not valid.any():
+            continue
+        first = int(np.argmax(valid))
+        gt = np.where(valid[:, None], r["boxes"], np.nan).astype(np.float64)[first:]
+        name = r["name"].decode() if isinstance(r["name"], bytes) else str(r["name"])
+        seqs.append(EvalSequence(name, list(r["frames"])[first:], gt, False))
+    return sorted(seqs)
+
+
+def synthetic(data_dir: str, split: str = "test") -> tuple[list[EvalSequence], dict[str, str]]:
+    from clnet_jax.data import builders
+    return from_source(builders.prepare("synthetic", data_dir, config="default")
+                       .as_data_source()[split]), {}
 
 
 def vot(root: str) -> tuple[list[EvalSequence], dict[str, str]]:

@@ -10,7 +10,7 @@ import ml_collections
 from clnet_jax import checkpoint
 from clnet_jax import config as config_lib
 from clnet_jax import model as model_lib
-from clnet_jax import trainer
+from clnet_jax import eval_data, eval_runner, metrics, runner, trainer
 from clnet_jax.data import builders
 
 
@@ -40,21 +40,25 @@ def run(cfg) -> dict:
     return result
 
 
+def evaluate_split(cfg, params: dict, seqs: list, desc: str) -> dict:
+    """One-pass evaluation of one tracker on EvalSequences (got10k metric convention)."""
+    from tqdm import tqdm
+    trk = runner.SequenceTracker(cfg, jax.tree.map(jax.numpy.asarray, params))
+    results = {s.name: (s.gt, eval_runner.track_one(trk, s)[0]) for s in tqdm(seqs, desc=desc)}
+    return metrics.summarize(results)
+
+
 def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
-    from clnet_jax import evaluate
     d = cfg.data
     builder = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
                                d.builder_config if d.dataset == "synthetic" else None)
-    source = builder.as_data_source()[cfg.train.eval_split]
-    rows = {}
+    seqs = eval_data.from_source(builder.as_data_source()[cfg.train.eval_split])
     base_cfg = ml_collections.ConfigDict(cfg.to_dict())
     base_cfg.clnet.variant = "none"
-    rows["SiamRPN++ (base)"] = evaluate.evaluate_split(
-        base_cfg, jax.tree.map(jax.numpy.asarray, {k: v for k, v in base_params.items()
-                                                   if k != "clnet"}), source, "eval base")
+    rows = {"SiamRPN++ (base)": evaluate_split(
+        base_cfg, {k: v for k, v in base_params.items() if k != "clnet"}, seqs, "eval base")}
     if "clnet" in clnet_params:
-        rows[f"CLNet ({cfg.clnet.variant})"] = evaluate.evaluate_split(
-            cfg, jax.tree.map(jax.numpy.asarray, clnet_params), source, "eval clnet")
+        rows[f"CLNet ({cfg.clnet.variant})"] = evaluate_split(cfg, clnet_params, seqs, "eval clnet")
     print(f"\n{cfg.data.dataset} / {cfg.train.eval_split}: one-pass evaluation")
     print(f"{'tracker':<24}{'success AUC':>12}{'precision@20':>14}{'sequences':>11}")
     for name, r in rows.items():
@@ -62,6 +66,7 @@ def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
               f"{r['sequences']:>11d}")
     out = os.path.join(cfg.train.workdir, "eval.json")
     with open(out, "w") as f:
-        json.dump(rows, f, indent=1)
+        json.dump({k: {m: v for m, v in r.items() if not m.endswith("curve")}
+                   for k, r in rows.items()}, f, indent=1)
     print(f"wrote {out}")
     return rows
