@@ -21,3 +21,10 @@ def test_quick_ablation_writes_the_report(tmp_path):
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
     dm = data["table"]["DM"]
     assert 0 <= dm["success_auc"][0] <= 1 and dm["init_frames"][0] > 0
+    # regenerated from the saved per-seed results, without training
+    os.remove(tmp_path / "docs" / "ablation.md")
+    ablation.main([f"--config={ROOT}/configs/ablation.py", "--quick", "--report_partial",
+                   f"--config.train.workdir={tmp_path}/runs",
+                   f"--config.ablation.report_dir={tmp_path}/docs",
+                   f"--config.data.data_dir={tmp_path}/tfds"])
+    assert (tmp_path / "docs" / "ablation.md").read_text() == report

@@ -2,6 +2,7 @@
 sgd_finetune and +DM tracked with the official label layout; mean ± std over seeds.
 
     python -m clnet_jax.experiments.ablation --config configs/ablation.py [--quick]
+    [--report_partial]   # the report from the seeds finished so far, no training
 
 Rows (all on the same trained base of each seed; tracking-time mining as the official
 tracker does for every CLNet row):
@@ -118,7 +119,11 @@ def evaluate_rows(cfg, weights: dict, rows: list[str], seqs) -> dict:
     return out
 
 
-def run(cfg, quick: bool = False) -> dict:
+def run(cfg, quick: bool = False, partial: bool = False) -> dict:
+    """Trains and evaluates every seed (resuming: finished stages and seeds are reused).
+
+    ``partial``: no training; the report from the seeds already evaluated.
+    """
     a = cfg.ablation
     seeds = list(a.seeds)[:1] if quick else list(a.seeds)
     d = cfg.data
@@ -129,18 +134,31 @@ def run(cfg, quick: bool = False) -> dict:
         seqs = seqs[:2]
     per_seed = {}
     for seed in seeds:
-        print(f"seed {seed}: training", flush=True)
         workdir = os.path.join(cfg.train.workdir, f"seed{seed}")
+        done = os.path.join(workdir, "eval.json")
+        if os.path.isfile(done):
+            with open(done) as f:
+                per_seed[seed] = json.load(f)
+            continue
+        if partial:
+            continue
+        print(f"seed {seed}: training", flush=True)
         weights = train_rows(cfg, seed, workdir, list(a.rows))
         print(f"seed {seed}: evaluating {len(seqs)} sequences", flush=True)
         per_seed[seed] = evaluate_rows(cfg, weights, list(a.rows), seqs)
+        with open(done + ".tmp", "w") as f:
+            json.dump(per_seed[seed], f)
+        os.replace(done + ".tmp", done)
+    if not per_seed:
+        sys.exit("error: no seed has been evaluated yet")
     from clnet_jax.experiments import report
     return report.write(cfg, per_seed, seqs, PAPER)
 
 
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
-    argv = [x for x in argv if x != "--quick"]
+    partial = "--report_partial" in argv
+    argv = [x for x in argv if x not in ("--quick", "--report_partial")]
     path, overrides = "configs/ablation.py", {}
     if "--config" in argv:  # "--config PATH" -> "--config=PATH"
         i = argv.index("--config")
@@ -160,7 +178,7 @@ def main(argv: list[str]) -> None:
         t.groups_per_batch, t.clnet_pairs_per_group = 2, 2
         t.checkpoint_every, t.log_every = 2, 1
         cfg.data.builder_config = "tiny"
-    run(cfg, quick)
+    run(cfg, quick, partial)
 
 
 if __name__ == "__main__":
