@@ -20,9 +20,7 @@ import os
 import sys
 import time
 
-import cv2
 import jax
-import numpy as np
 
 from clnet_jax import config as config_lib
 from clnet_jax import eval_data, eval_runner, metrics, runner, trainer
