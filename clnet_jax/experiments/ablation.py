@@ -7,6 +7,7 @@ sgd_finetune and +DM tracked with the official label layout; mean ± std over se
 Rows (all on the same trained base of each seed; tracking-time mining as the official
 tracker does for every CLNet row):
   BT  base tracker                      RT  base trained further on same-sequence groups
+                                            (CLNet stage's steps, base stage's pairs/step)
   AN  mlp_no_latent, single-pair groups LE  clnet latent, single-pair groups (no OS)
   OS  clnet, same-sequence groups       DM  OS + diverse mining in training (the paper)
   mean_only  DM without sigma           sgd_finetune  K gradient steps on the first frame
@@ -56,9 +57,11 @@ def train_rows(cfg, seed: int, workdir: str, rows: list[str]) -> dict:
     init = jax.device_get(model_lib.init_params(c, jax.random.key(seed)))
     base = trainer.train_stage(c, "base", os.path.join(workdir, "base"), init)
     weights = {"BT": base, "sgd_finetune": base}
-    if "RT" in rows:  # more base training, on the CLNet stage's same-sequence groups
-        rt = c.copy_and_resolve_references()
-        rt.train.pairs_per_group = c.train.clnet_pairs_per_group
+    if "RT" in rows:  # more base training with the CLNet stage's protocol: same-sequence
+        rt = c.copy_and_resolve_references()  # groups and steps, the base stage's pairs/step
+        n = c.train.clnet_pairs_per_group
+        rt.train.pairs_per_group = n
+        rt.train.groups_per_batch = max(c.train.groups_per_batch // n, 1)
         rt.train.epochs = c.train.clnet_epochs or c.train.epochs
         rt.train.warmup_epochs = 0
         rt.train.lr = rt.train.lr_end
