@@ -80,19 +80,26 @@ def from_file(path: str, overrides: dict | None = None) -> ml_collections.Config
     return cfg
 
 
-def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
-    """cfg['a.b'] = value, refusing keys that do not exist (with the valid names)."""
+def _parent(cfg: ml_collections.ConfigDict, key: str):
+    """(ConfigDict holding the last part of a dotted key, that part); KeyError naming the
+    valid keys where the path leaves the config."""
     node = cfg
     parts = key.split(".")
-    for i, p in enumerate(parts):
-        if not isinstance(node, ml_collections.ConfigDict) or p not in node:
-            where = ".".join(parts[:i]) or "<root>"
+    for i, part in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            where = ".".join(parts[:i]) or "the config"
             valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-            raise KeyError(f"unknown config key {key!r}: {where} has {valid}")
-        if i == len(parts) - 1:
-            node[p] = value
-        else:
-            node = node[p]
+            raise KeyError(f"unknown config key '{key}': {where} has no '{part}'; "
+                           "valid keys there: " + ", ".join(valid))
+        if i < len(parts) - 1:
+            node = node[part]
+    return node, parts[-1]
+
+
+def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
+    """cfg['a.b'] = value, refusing keys that do not exist (with the valid names)."""
+    node, last = _parent(cfg, key)
+    node[last] = value
 
 
 def check_overrides(argv: list[str], default_path: str) -> str | None:
@@ -112,12 +119,8 @@ def check_overrides(argv: list[str], default_path: str) -> str | None:
         return None
     cfg = from_file(path)
     for key in keys:
-        node = cfg
-        for i, part in enumerate(key.split(".")):
-            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                where = ".".join(key.split(".")[:i]) or "the config"
-                valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-                return (f"unknown config key '{key}': {where} has no '{part}'; valid keys there: "
-                        + ", ".join(valid))
-            node = node[part]
+        try:
+            _parent(cfg, key)
+        except KeyError as e:
+            return e.args[0]
     return None
