@@ -16,8 +16,11 @@ def base_config() -> ml_collections.ConfigDict:
         exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
         penalty_k=0.05, window_influence=0.42, lr=0.38))
     # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
+    # encoder_bn: how g_a's BN normalises at the first-frame adaptation. 'batch' (default,
+    # the official tracker: statistics of the first crop's 25x25 hidden map) or 'running'
+    # (the stored running statistics; a research option, not the upstream behaviour).
     c.clnet = ml_collections.ConfigDict(dict(
-        variant="none", label_sampler="jax", label_layout="corrected",
+        variant="none", label_sampler="jax", label_layout="corrected", encoder_bn="batch",
         encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
         mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233))
     c.data = ml_collections.ConfigDict(dict(

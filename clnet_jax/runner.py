@@ -74,6 +74,11 @@ class SequenceTracker:
         self.state, box, score = self._step(self.params, self.state, frame)
         return np.asarray(box, np.float64), float(score)
 
+    @property
+    def nonfinite_frames(self) -> int:
+        """Frames since init whose scores or boxes were not finite (state kept, score 0)."""
+        return 0 if self.state is None else int(self.state["nonfinite"])
+
     def track(self, frames: Iterable[np.ndarray], box) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0)."""
         it = iter(frames)

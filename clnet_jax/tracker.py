@@ -131,7 +131,7 @@ def make_tracker(cfg) -> Tracker:
             key = jax.random.key(cfg.clnet.seed) if key is None else key
             heads, adjusted = adjust(params, frame, center, size, fill, kernels, key, labels)
         return dict(center=center, size=size, fill=fill, kernels=kernels, heads=heads,
-                    adjusted=adjusted)
+                    adjusted=adjusted, nonfinite=jnp.zeros((), jnp.int32))
 
     def step(params: dict, state: dict, frame: Array):
         center, size = state["center"], state["size"]
@@ -145,6 +145,10 @@ def make_tracker(cfg) -> Tracker:
         pred = anchors_lib.decode_boxes(deltas_from_loc(loc[0], geo.num_anchors), anchors)
         penalty = anchors_lib.scale_ratio_penalty(pred[:, 2:], size * scale_z, t.penalty_k)
         pscore = penalty * score * (1 - t.window_influence) + window * t.window_influence
+        # Anchors with a non-finite score or box cannot win; if nothing finite is left the
+        # frame keeps the previous state (score 0) and is counted, never a NaN box.
+        pscore = jnp.where(jnp.isfinite(pscore) & jnp.all(jnp.isfinite(pred), -1), pscore,
+                           -jnp.inf)
         best = jnp.argmax(pscore)
         bbox = pred[best] / scale_z
         lr = penalty[best] * score[best] * t.lr
@@ -152,7 +156,12 @@ def make_tracker(cfg) -> Tracker:
         new_center = jnp.clip(center + bbox[:2], 0.0, jnp.array([w, h], jnp.float32))
         new_size = size * (1 - lr) + bbox[2:] * lr
         new_size = jnp.clip(new_size, 10.0, jnp.array([w, h], jnp.float32))
-        state = dict(state, center=new_center, size=new_size)
-        return state, box_from_center(new_center, new_size), score[best]
+        ok = (jnp.isfinite(pscore[best]) & jnp.all(jnp.isfinite(new_center))
+              & jnp.all(jnp.isfinite(new_size)))
+        new_center = jnp.where(ok, new_center, center)
+        new_size = jnp.where(ok, new_size, size)
+        state = dict(state, center=new_center, size=new_size,
+                     nonfinite=state["nonfinite"] + (~ok).astype(jnp.int32))
+        return state, box_from_center(new_center, new_size), jnp.where(ok, score[best], 0.0)
 
     return Tracker(init, step, search_hidden, geo)

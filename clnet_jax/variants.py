@@ -52,15 +52,27 @@ def train_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, stats=
                                         stats=stats)
 
 
-def generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+def encoder_batch_stats(cfg) -> bool:
+    """Whether g_a's BN uses batch statistics at the first-frame adaptation.
+
+    The official tracker switches the encoder BN to training mode for the adaptation, so
+    the codes are normalised over the first crop's own hidden map ('batch', the default).
+    """
+    mode = cfg.clnet.get("encoder_bn", "batch")
+    if mode not in ("batch", "running"):
+        raise ValueError(f"clnet.encoder_bn must be 'batch' or 'running', got {mode!r}")
+    return mode == "batch"
+
+
+def generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, stats="mean_std"):
     """The paper: latent statistics of g_a codes -> g_delta -> theta_0 + delta."""
-    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks)[0]
+    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks,
+                                        encoder_batch_stats(cfg), stats=stats)[0]
 
 
 def generate_mean_only(base_heads, gen_params, hidden_maps, masks, targets, cfg):
     """Ablation: the latent keeps the means and drops the standard deviations."""
-    return clnet_lib.adjust_head_params(base_heads, gen_params, hidden_maps, masks,
-                                        stats="mean")[0]
+    return generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, "mean")
 
 
 def train_mean_only(base_heads, gen_params, hidden_maps, masks, targets, cfg):

@@ -1,4 +1,4 @@
-"""Shared fixtures: golden files from ../shared (skip cleanly when absent), weights."""
+"""Shared fixtures: the golden files in tests/golden (see its README), converted weights."""
 from __future__ import annotations
 
 import glob
@@ -12,19 +12,12 @@ from clnet_jax import config as config_lib
 from clnet_jax import convert, runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-PARITY = os.path.join(SHARED, "parity")
-DUDEK = os.path.join(SHARED, "data", "sequences", "Dudek")
-
-
-def need_shared():
-    if not os.path.isdir(PARITY):
-        pytest.skip(f"golden files not found at {PARITY} (a fresh clone has no ../shared)")
+PARITY = os.path.join(ROOT, "tests", "golden")
+DUDEK = os.path.join(PARITY, "sequences", "Dudek")
 
 
 @pytest.fixture(scope="session")
 def golden():
-    need_shared()
     return {n: np.load(os.path.join(PARITY, f"{n}.npz"))
             for n in ("siamrpn_tiny", "clnet_tiny", "clnet_tiny_fixed")}
 
@@ -40,7 +33,6 @@ def config(name: str, **overrides):
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory):
     """Orbax weights converted from the .pth fixtures: {'siamrpn': dir, 'clnet': dir}."""
-    need_shared()
     out = {}
     for kind, src in (("siamrpn", "siamrpn_tiny.pth"), ("clnet", "clnet_tiny.pth")):
         d = str(tmp_path_factory.mktemp(kind) / "w")
@@ -61,7 +53,6 @@ def clnet_params(weights_dir):
 
 @pytest.fixture(scope="session")
 def synthetic_video():
-    need_shared()
     d = os.path.join(PARITY, "synthetic_video")
     frames = [cv2.imread(f) for f in sorted(glob.glob(os.path.join(d, "img", "*.png")))]
     gt = np.loadtxt(os.path.join(d, "groundtruth_rect.txt"), delimiter=",")
@@ -70,7 +61,6 @@ def synthetic_video():
 
 @pytest.fixture(scope="session")
 def dudek():
-    need_shared()
     frames = [cv2.imread(f) for f in sorted(glob.glob(os.path.join(DUDEK, "img", "*.jpg")))]
     gt = np.loadtxt(os.path.join(DUDEK, "groundtruth_rect.txt"), delimiter=",")
     return frames, gt

@@ -38,8 +38,9 @@ def test_first_frame_adjustment_matches_official(golden, clnet_params, synthetic
     mined = C.mine_negatives(jnp.asarray(labels), cls0[0])
     np.testing.assert_array_equal(np.asarray(mined), g["label_cls"])
     pos, neg = C.sample_masks(mined, layout)
+    # the official tracker runs g_a's BN on the first crop's batch statistics
     heads, _ = C.adjust_head_params(clnet_params["heads"], clnet_params["clnet"], hidden,
-                                    (pos[None], neg[None]))
+                                    (pos[None], neg[None]), train=True)
     for i, level in enumerate(("rpn2", "rpn3", "rpn4")):
         assert_close(nchw(hidden[level]["cls"]), g[f"fea_cls_{i}"], f"fea_cls_{i}")
         for b in ("cls", "loc"):
@@ -47,7 +48,7 @@ def test_first_frame_adjustment_matches_official(golden, clnet_params, synthetic
             h = hidden[level][b]
             codes, _ = C.feature_adjust(p["params"][level][b]["encoder"],
                                         p["batch_stats"][level][b]["encoder"],
-                                        h.reshape(-1, h.shape[-1]))
+                                        h.reshape(-1, h.shape[-1]), train=True)
             latent = C.latent_statistics(codes, pos.reshape(-1),
                                          neg.reshape(-1) if b == "cls" else None)
             assert_close(latent, g[f"latent_{b}_{i}"], f"latent_{b}_{i}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from clnet_jax import checkpoint, convert
-from conftest import PARITY, need_shared
+from conftest import PARITY
 
 
 def _fake_state_dict(keys_file):
@@ -16,7 +16,6 @@ def _fake_state_dict(keys_file):
 @pytest.mark.parametrize("keys_file,clnet", [("siamrpn_r50_l234_keys.json", False),
                                              ("clnet_r50_l234_keys.json", True)])
 def test_every_r50_key_is_mapped(keys_file, clnet):
-    need_shared()
     tree, arch, unmapped = convert.convert_state_dict(_fake_state_dict(keys_file))
     assert unmapped == []
     assert arch["blocks"] == [3, 4, 6, 3] and arch["width"] == 64 and arch["hidden"] == 256
@@ -31,7 +30,6 @@ def test_every_r50_key_is_mapped(keys_file, clnet):
 
 
 def test_missing_and_unknown_keys_are_reported(tmp_path):
-    need_shared()
     sd = _fake_state_dict("siamrpn_r50_l234_keys.json")
     sd.pop("backbone.layer3.2.conv2.weight")
     sd["something.else"] = np.zeros(3, np.float32)
@@ -42,7 +40,6 @@ def test_missing_and_unknown_keys_are_reported(tmp_path):
 
 
 def test_cli_writes_loadable_checkpoint_and_corruption_is_caught(tmp_path, capsys):
-    need_shared()
     out = tmp_path / "w"
     assert convert.main([os.path.join(PARITY, "siamrpn_tiny_legacy.pth"), str(out)]) == 0
     tree, arch = checkpoint.load(str(out))

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from clnet_jax.pth import PthError, flatten_state_dict, load_pth
-from conftest import PARITY, need_shared
+from conftest import PARITY
 
 
 def test_zip_legacy_and_half_fixtures_agree():
-    need_shared()
     z = flatten_state_dict(load_pth(os.path.join(PARITY, "siamrpn_tiny.pth")))
     legacy = flatten_state_dict(load_pth(os.path.join(PARITY, "siamrpn_tiny_legacy.pth")))
     half = flatten_state_dict(load_pth(os.path.join(PARITY, "clnet_tiny.pth")))
@@ -55,7 +54,6 @@ def test_malicious_pickle_is_refused_and_not_executed(tmp_path):
 
 
 def test_truncated_and_foreign_files_name_the_file(tmp_path):
-    need_shared()
     src = open(os.path.join(PARITY, "siamrpn_tiny_legacy.pth"), "rb").read()
     cut = tmp_path / "cut.pth"
     cut.write_bytes(src[: len(src) // 2])

@@ -92,3 +92,32 @@ def test_gray_rgba_and_16bit_frames_are_converted(tiny_params, synthetic_video, 
         read_frame(tmp_path / "bad.jpg")
     with pytest.raises(FrameError, match="float"):
         to_bgr_uint8(np.zeros((4, 4, 3), np.float32))
+
+
+def test_nonfinite_outputs_keep_the_previous_box_and_are_counted(tiny_params, synthetic_video):
+    """Random or broken weights must never put a NaN box in the state or the results."""
+    frames, gt = synthetic_video
+    cfg = config("siamrpn_tiny")
+    bad = jax.tree.map(lambda a: a, tiny_params)
+    bad["heads"] = dict(bad["heads"], rpn3=dict(bad["heads"]["rpn3"]))
+    bad["heads"]["rpn3"]["cls"] = dict(bad["heads"]["rpn3"]["cls"],
+                                       b=jnp.full_like(bad["heads"]["rpn3"]["cls"]["b"], jnp.nan))
+    trk = runner.SequenceTracker(cfg, bad)
+    boxes, scores = trk.track(frames[:5], gt[0])
+    assert np.all(np.isfinite(boxes))
+    # the state's centre is x + (w - 1) / 2, so the unchanged box reads x - 0.5 (as upstream)
+    held = boxes[0] - np.array([0.5, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(boxes[1:], np.repeat(held[None], 4, 0), atol=1e-3)
+    np.testing.assert_array_equal(scores[1:], 0.0)
+    assert trk.nonfinite_frames == 4
+    # overflowing box deltas on some anchors: those anchors cannot win, the box stays finite
+    big = jax.tree.map(lambda a: a, tiny_params)
+    big["heads"] = dict(big["heads"], rpn2=dict(big["heads"]["rpn2"]))
+    big["heads"]["rpn2"]["loc"] = dict(big["heads"]["rpn2"]["loc"],
+                                       w=big["heads"]["rpn2"]["loc"]["w"] * 1e4)
+    trk = runner.SequenceTracker(cfg, big)
+    boxes, _ = trk.track(frames[:5], gt[0])
+    assert np.all(np.isfinite(boxes))
+    good = runner.SequenceTracker(cfg, tiny_params)
+    good.track(frames[:5], gt[0])
+    assert good.nonfinite_frames == 0

@@ -15,7 +15,7 @@ import pytest
 from clnet_jax import model as M
 from clnet_jax import targets as T
 from clnet_jax import train_step as TS
-from conftest import ROOT, assert_close, config, nhwc
+from conftest import PARITY, ROOT, assert_close, config, nhwc
 
 TRAIN_CFG = os.path.join(ROOT, "tests", "configs", "train_tiny.py")
 
@@ -71,7 +71,7 @@ def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
         from clnet_jax import runner
         p = runner.load_params(config('siamrpn_tiny'), {weights_dir['siamrpn']!r})
         p = jax.tree.map(lambda a: np.asarray(a, np.float64), p)
-        g = dict(np.load({os.path.join(os.path.dirname(ROOT), 'shared', 'parity', 'siamrpn_tiny.npz')!r}))
+        g = dict(np.load({os.path.join(PARITY, 'siamrpn_tiny.npz')!r}))
         g = {{k: (v.astype(np.float64) if k.startswith('train_search') or k.startswith('train_template') else v) for k, v in g.items()}}
         (_, _), grads = _base_loss(config('train_tiny'), p, g)
         k = np.transpose(np.asarray(grads['model']['backbone']['stem']['conv']['kernel']), (3, 2, 0, 1))
