@@ -29,7 +29,15 @@ def _paths(tree: dict, prefix: str = "") -> set[str]:
 
 
 def expected_model_paths(arch: dict) -> set[str]:
-    """Every leaf path a checkpoint of this architecture must hold (base model + heads)."""
+    """Every leaf path a checkpoint of this architecture must hold (base model + heads, or
+    the backbone alone for ``arch['kind'] == 'backbone'``)."""
+    if arch.get("kind") == "backbone":
+        net = model_lib.ResNet(arch["width"], tuple(arch["blocks"]),
+                               tuple(l for l in range(1, 5) if arch["blocks"][l - 1]))
+        img = jax.ShapeDtypeStruct((1, 127, 127, 3), np.float32)
+        shapes = jax.eval_shape(lambda a: net.init(jax.random.key(0), a), img)
+        return {f"model/{coll}/backbone/{p}" for coll, sub in shapes.items()
+                for p in _paths(sub)}
     m = model_lib.SiamRPN(width=arch["width"], blocks=tuple(arch["blocks"]),
                           used_layers=tuple(arch["used_layers"]),
                           neck_channels=arch["neck_channels"], hidden=arch["hidden"])
@@ -49,7 +57,8 @@ def missing_parts(tree: dict, arch: dict) -> list[str]:
     missing = sorted(expected_model_paths(arch) - have)
     out = []
     if missing:
-        out.append(f"{len(missing)} base-model entries, e.g. {', '.join(missing[:5])}")
+        what = "backbone" if arch.get("kind") == "backbone" else "base-model"
+        out.append(f"{len(missing)} {what} entries, e.g. {', '.join(missing[:5])}")
     if arch.get("clnet") and "clnet" not in tree:
         out.append("the CLNet encoders/decoders ('clnet')")
     return out
@@ -88,6 +97,17 @@ def load(directory: str) -> tuple[dict, dict]:
     if problems:
         raise CheckpointError(f"{directory}: incomplete checkpoint, missing " + "; ".join(problems))
     return tree, arch
+
+
+def load_backbone(directory: str, width: int, blocks: list) -> dict:
+    """A backbone checkpoint (``python -m clnet_jax.convert resnet50.model DIR``) as
+    {'params': ..., 'batch_stats': ...}; a tracker checkpoint's backbone is accepted too."""
+    tree, arch = load(directory)
+    if arch.get("width") != width or list(arch.get("blocks", [])) != list(blocks):
+        raise CheckpointError(f"{directory}: backbone width {arch.get('width')} blocks "
+                              f"{arch.get('blocks')} do not match the config ({width}, {blocks})")
+    model = tree["model"]
+    return {"params": model["params"]["backbone"], "batch_stats": model["batch_stats"]["backbone"]}
 
 
 def check_kind(tree: dict, want_clnet: bool, where: str = "checkpoint") -> None:

@@ -28,13 +28,23 @@ def base_config() -> ml_collections.ConfigDict:
         manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
         search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2))
     # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
+    # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
+    # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
+    # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
+    # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
+    # `python -m clnet_jax.convert resnet50.model DIR` (ImageNet start, as upstream).
+    # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
+    # option; the official code freezes them and learns only their per-video change).
     c.train = ml_collections.ConfigDict(dict(
         stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
         epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
         lr=0.005, warmup_start_lr=0.001, warmup_epochs=5, lr_end=0.0005,
         momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
         backbone_train_epoch=10, backbone_lr_mult=0.1,
+        backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
+        pretrained_backbone="",
         clnet_pairs_per_group=16, clnet_epochs=0, clnet_train_theta0=False,
+        clnet_train_fusion=False,
         diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test"))
     return c

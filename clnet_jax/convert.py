@@ -86,8 +86,29 @@ def _set(tree: dict, path: list[str], value: Any):
     tree[path[-1]] = value
 
 
+_TRACKER_PREFIXES = ("backbone.", "neck.", "rpn_head.")
+
+
+def is_backbone_only(sd: dict) -> bool:
+    """An ImageNet ResNet state dict (pysot's ``pretrained_models/resnet50.model``)."""
+    return "conv1.weight" in sd and not any(k.startswith(_TRACKER_PREFIXES) for k in sd)
+
+
+def classifier_keys(sd: dict) -> list[str]:
+    """The ImageNet classifier (``fc.*``) of a backbone-only file: not used, reported."""
+    return sorted(k for k in sd if k.startswith("fc.")) if is_backbone_only(sd) else []
+
+
 def convert_state_dict(sd: dict[str, np.ndarray]) -> tuple[dict, dict, list[str]]:
-    """Returns (tree, architecture info, unmapped keys)."""
+    """Returns (tree, architecture info, unmapped keys).
+
+    A backbone-only ResNet file gives ``{'model': {'params': {'backbone'}, 'batch_stats':
+    {'backbone'}}}`` and ``arch['kind'] = 'backbone'``; its ``fc.*`` keys are left out (see
+    :func:`classifier_keys`), not counted as unmapped.
+    """
+    if is_backbone_only(sd):
+        ignored = set(classifier_keys(sd))
+        sd = {f"backbone.{k}": v for k, v in sd.items() if k not in ignored}
     tree: dict = {}
     unmapped = []
     for key, value in sd.items():
@@ -124,6 +145,8 @@ def infer_architecture(sd: dict[str, np.ndarray]) -> dict:
     if head0:
         arch["hidden"] = int(sd[head0[0]].shape[0])
     arch["clnet"] = any(".encoder." in k for k in sd)
+    if not any(k.startswith(("neck.", "rpn_head.")) for k in sd):
+        arch["kind"] = "backbone"
     return arch
 
 
@@ -154,10 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from clnet_jax import checkpoint  # orbax import is slow; only the CLI needs it
     try:
-        tree, arch, unmapped = convert_file(args.src)
+        sd = flatten_state_dict(load_pth(args.src))
+        tree, arch, unmapped = convert_state_dict(sd)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    ignored = classifier_keys(sd)
+    if ignored:
+        print(f"backbone-only file: ignored the ImageNet classifier ({', '.join(ignored)})")
     if unmapped:
         print(f"{len(unmapped)} unmapped keys: " + ", ".join(unmapped[:20]), file=sys.stderr)
         if not args.allow_unmapped:

@@ -14,17 +14,27 @@ from clnet_jax import eval_data, eval_runner, metrics, runner, trainer
 from clnet_jax.data import builders
 
 
-def _initial_params(cfg) -> dict:
+def initial_params(cfg) -> dict:
+    """``train.init_checkpoint``, or a fresh model (neck and heads initialised as usual) whose
+    backbone comes from ``train.pretrained_backbone`` when set (the upstream ImageNet start)."""
     if cfg.train.init_checkpoint:
         tree, arch = checkpoint.load(cfg.train.init_checkpoint)
         config_lib.check_arch(cfg, arch, cfg.train.init_checkpoint)
         return tree
-    return jax.device_get(model_lib.init_params(cfg, jax.random.key(cfg.train.seed)))
+    bb = None
+    if cfg.train.pretrained_backbone:  # checked before the (slow) initialisation
+        bb = checkpoint.load_backbone(cfg.train.pretrained_backbone, cfg.model.width,
+                                      list(cfg.model.blocks))
+    params = jax.device_get(model_lib.init_params(cfg, jax.random.key(cfg.train.seed)))
+    if bb is not None:
+        for coll in ("params", "batch_stats"):
+            params["model"][coll] = dict(params["model"][coll], backbone=bb[coll])
+    return params
 
 
 def run(cfg) -> dict:
     """Trains every stage of ``cfg.train.stages``; returns {'params': ..., 'eval': ...}."""
-    params = _initial_params(cfg)
+    params = initial_params(cfg)
     base_params = params
     for stage in cfg.train.stages:
         if stage not in ("base", "clnet"):

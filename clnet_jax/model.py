@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,14 +24,54 @@ Array = jnp.ndarray
 BRANCHES = ("cls", "loc")
 
 
+class BatchNorm(nn.Module):
+    """``torch.nn.BatchNorm2d`` semantics over the last axis.
+
+    Normalises with the biased batch variance and folds the *unbiased* one into the running
+    average with torch's momentum 0.1 (Flax's own BatchNorm keeps the biased one, which the
+    golden running statistics tell apart). With ``axis_name`` the batch moments are averaged
+    over that mapped axis (synchronised BN: equal to one device holding the whole batch).
+    Variables are named like Flax's (params scale/bias, batch_stats mean/var).
+    """
+    axis_name: str | None = None
+    momentum: float = 0.1
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: Array, train: bool = False) -> Array:
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,))
+        bias = self.param("bias", nn.initializers.zeros, (c,))
+        ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,))
+        ra_var = self.variable("batch_stats", "var", jnp.ones, (c,))
+        if not train:
+            mean, var = ra_mean.value, ra_var.value
+        else:
+            axes = tuple(range(x.ndim - 1))
+            n = math.prod(x.shape[:-1])
+            mean = jnp.mean(x, axes)
+            if self.axis_name is not None:
+                mean = jax.lax.pmean(mean, self.axis_name)
+                n = n * jax.lax.psum(1, self.axis_name)
+            var = jnp.mean(jnp.square(x - mean), axes)
+            if self.axis_name is not None:
+                var = jax.lax.pmean(var, self.axis_name)
+            if not self.is_initializing():
+                m = self.momentum
+                ra_mean.value = (1 - m) * ra_mean.value + m * mean
+                ra_var.value = (1 - m) * ra_var.value + m * var * (n / jnp.maximum(n - 1, 1))
+        return (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+
+
 class ConvBN(nn.Module):
-    """Conv (no bias) + BatchNorm (+ ReLU); torch's momentum 0.1 is Flax's 0.9."""
+    """Conv (no bias) + BatchNorm (torch semantics) (+ ReLU)."""
     features: int
     kernel: int = 1
     stride: int = 1
     padding: int = 0
     dilation: int = 1
     relu: bool = True
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -37,8 +79,7 @@ class ConvBN(nn.Module):
         x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
                     padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
                     name="conv")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                         name="bn")(x)
+        x = BatchNorm(self.axis_name, name="bn")(x, train)
         return nn.relu(x) if self.relu else x
 
 
@@ -48,6 +89,7 @@ class Bottleneck(nn.Module):
     stride: int = 1
     dilation: int = 1
     shortcut: tuple | None = None
+    axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -57,12 +99,14 @@ class Bottleneck(nn.Module):
             padding = dilation
         if dilation > 1:
             padding = dilation
-        out = ConvBN(self.planes, 1, name="conv1")(x, train)
-        out = ConvBN(self.planes, 3, self.stride, padding, dilation, name="conv2")(out, train)
-        out = ConvBN(self.planes * 4, 1, relu=False, name="conv3")(out, train)
+        ax = self.axis_name
+        out = ConvBN(self.planes, 1, axis_name=ax, name="conv1")(x, train)
+        out = ConvBN(self.planes, 3, self.stride, padding, dilation, axis_name=ax,
+                     name="conv2")(out, train)
+        out = ConvBN(self.planes * 4, 1, relu=False, axis_name=ax, name="conv3")(out, train)
         if self.shortcut is not None:
             k, p, d = self.shortcut
-            x = ConvBN(self.planes * 4, k, self.stride, p, d, relu=False,
+            x = ConvBN(self.planes * 4, k, self.stride, p, d, relu=False, axis_name=ax,
                        name="downsample")(x, train)
         return nn.relu(out + x)
 
@@ -78,39 +122,61 @@ def _shortcut_spec(stride: int, dilation: int, in_ch: int, out_ch: int) -> tuple
     return (3, 0, 1)
 
 
+BACKBONE_LAYERS = ("stem", "layer1", "layer2", "layer3", "layer4")
+
+
 class ResNet(nn.Module):
-    """Dilated ResNet: layer2 stride 2, layer3/4 stride 1 with dilation 2/4."""
+    """Dilated ResNet: layer2 stride 2, layer3/4 stride 1 with dilation 2/4.
+
+    ``train`` is a bool (every BN alike) or a collection of the names in
+    ``BACKBONE_LAYERS`` whose BN uses batch statistics (pysot's trainable layers); the
+    others stay in inference mode, and with such a collection no gradient flows into the
+    frozen layers before the first trainable one (they get none anyway: this saves their
+    backward pass).
+    """
     width: int = 64
     blocks: Sequence[int] = (3, 4, 6, 3)
     used_layers: Sequence[int] = (2, 3, 4)
+    axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, x: Array, train: bool = False) -> list[Array]:
-        x = ConvBN(self.width, 7, 2, 0, name="stem")(x, train)
+    def __call__(self, x: Array, train: bool | frozenset = False) -> list[Array]:
+        layers = set(BACKBONE_LAYERS) if train is True else set(train or ())
+        # only an explicit layer set freezes (a plain False keeps gradients: inference-mode
+        # BN is also used to differentiate the whole model)
+        frozen_prefix = not isinstance(train, bool) and not layers
+        x = ConvBN(self.width, 7, 2, 0, axis_name=self.axis_name, name="stem")(
+            x, "stem" in layers)
         x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
         in_ch, feats = self.width, []
         plan = [(1, 1), (2, 1), (1, 2), (1, 4)]  # (stride, dilation) of layers 1..4
         for layer in range(1, max(self.used_layers) + 1):
+            name = f"layer{layer}"
+            if name in layers or "stem" in layers:
+                frozen_prefix = False
+            if frozen_prefix:
+                x = jax.lax.stop_gradient(x)
             stride, dilation = plan[layer - 1]
             planes = self.width * 2 ** (layer - 1)
             for j in range(self.blocks[layer - 1]):
                 spec = _shortcut_spec(stride, dilation, in_ch, planes * 4) if j == 0 else None
-                x = Bottleneck(planes, stride if j == 0 else 1, dilation, spec,
-                               name=f"layer{layer}_{j}")(x, train)
+                x = Bottleneck(planes, stride if j == 0 else 1, dilation, spec, self.axis_name,
+                               name=f"layer{layer}_{j}")(x, name in layers)
                 in_ch = planes * 4
             if layer in self.used_layers:
-                feats.append(x)
+                feats.append(jax.lax.stop_gradient(x) if frozen_prefix else x)
         return feats
 
 
 class DepthwiseHidden(nn.Module):
     """A depthwise-xcorr RPN head up to its hidden map h0 (theta1 is applied elsewhere)."""
     hidden: int
+    axis_name: str | None = None
 
     def setup(self):
-        self.conv_kernel = ConvBN(self.hidden, 3)
-        self.conv_search = ConvBN(self.hidden, 3)
-        self.head0 = ConvBN(self.hidden, 1)
+        self.conv_kernel = ConvBN(self.hidden, 3, axis_name=self.axis_name)
+        self.conv_search = ConvBN(self.hidden, 3, axis_name=self.axis_name)
+        self.head0 = ConvBN(self.hidden, 1, axis_name=self.axis_name)
 
     def __call__(self, kernel: Array, search: Array, train: bool = False) -> Array:
         corr = xcorr_depthwise(self.conv_search(search, train), kernel)
@@ -130,17 +196,26 @@ class SiamRPN(nn.Module):
     neck_channels: int = 256
     hidden: int = 256
     center_size: int = 7
+    axis_name: str | None = None  # BN statistics synchronised over this mapped axis
 
     def setup(self):
-        self.backbone = ResNet(self.width, tuple(self.blocks), tuple(self.used_layers))
+        ax = self.axis_name
+        self.backbone = ResNet(self.width, tuple(self.blocks), tuple(self.used_layers), ax)
         # Flax names dict members "<attr>_<key>": neck_2, rpn_2_cls, ...
-        self.neck = {str(l): ConvBN(self.neck_channels, 1, relu=False) for l in self.used_layers}
-        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden)
+        self.neck = {str(l): ConvBN(self.neck_channels, 1, relu=False, axis_name=ax)
+                     for l in self.used_layers}
+        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden, ax)
                     for l in self.used_layers for b in BRANCHES}
 
-    def features(self, img: Array, train: bool = False) -> list[Array]:
-        """Neck outputs per level; template maps narrower than 20 keep their centre."""
-        feats = self.backbone(img.astype(jnp.float32), train)
+    def features(self, img: Array, train: bool = False,
+                 backbone_train: bool | frozenset | None = None) -> list[Array]:
+        """Neck outputs per level; template maps narrower than 20 keep their centre.
+
+        ``train``: BN of neck and heads on batch statistics; ``backbone_train`` (default
+        ``train``): the same for the backbone, or the names of its layers that do.
+        """
+        bt = train if backbone_train is None else backbone_train
+        feats = self.backbone(img.astype(jnp.float32), bt)
         outs = []
         for l, f in zip(self.used_layers, feats):
             f = self.neck[str(l)](f, train)
@@ -150,13 +225,14 @@ class SiamRPN(nn.Module):
             outs.append(f)
         return outs
 
-    def template_kernels(self, z: Array, train: bool = False) -> dict:
-        zf = self.features(z, train)
+    def template_kernels(self, z: Array, train: bool = False, backbone_train=None) -> dict:
+        zf = self.features(z, train, backbone_train)
         return {f"rpn{l}": {b: self.rpn[f"{l}_{b}"].conv_kernel(f, train) for b in BRANCHES}
                 for l, f in zip(self.used_layers, zf)}
 
-    def search_hidden(self, kernels: dict, x: Array, train: bool = False) -> dict:
-        xf = self.features(x, train)
+    def search_hidden(self, kernels: dict, x: Array, train: bool = False,
+                      backbone_train=None) -> dict:
+        xf = self.features(x, train, backbone_train)
         out = {}
         for l, f in zip(self.used_layers, xf):
             out[f"rpn{l}"] = {}
@@ -164,8 +240,10 @@ class SiamRPN(nn.Module):
                 out[f"rpn{l}"][b] = self.rpn[f"{l}_{b}"](kernels[f"rpn{l}"][b], f, train)
         return out
 
-    def __call__(self, z: Array, x: Array, train: bool = False) -> dict:
-        return self.search_hidden(self.template_kernels(z, train), x, train)
+    def __call__(self, z: Array, x: Array, train: bool = False, backbone_train=None) -> dict:
+        """Template then search, as upstream: each BN sees the templates, then the searches."""
+        return self.search_hidden(self.template_kernels(z, train, backbone_train), x, train,
+                                  backbone_train)
 
 
 def level_names(heads: dict) -> list[str]:
@@ -196,9 +274,9 @@ def rpn_outputs(heads: dict, hidden: dict) -> tuple[Array, Array]:
     return fuse_levels(cls, heads["cls_weight"]), fuse_levels(loc, heads["loc_weight"])
 
 
-def model_from_config(cfg) -> SiamRPN:
+def model_from_config(cfg, axis_name: str | None = None) -> SiamRPN:
     return SiamRPN(width=cfg.width, blocks=tuple(cfg.blocks), used_layers=tuple(cfg.used_layers),
-                   neck_channels=cfg.neck_channels, hidden=cfg.hidden)
+                   neck_channels=cfg.neck_channels, hidden=cfg.hidden, axis_name=axis_name)
 
 
 def init_params(cfg, key) -> dict:

@@ -115,7 +115,7 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
     for step in bar:
         batch = next(data)
         skipped = int(np.sum(batch.pop("skipped")))
-        state, aux = step_fn(state, jax.device_put(batch, sharded))
+        state, aux = step_fn(state, jax.device_put(batch, sharded), step)
         aux = {k: float(v) for k, v in jax.device_get(aux).items()}
         if not np.isfinite(aux["loss"]):
             mgr.wait_until_finished()

@@ -26,8 +26,11 @@ def get_config():
     c.train.lr = 0.01
     c.train.warmup_start_lr = 0.002
     c.train.lr_end = 0.001
+    # Departure from upstream: no ImageNet backbone here, so every backbone layer trains
+    # from step 0 (upstream: layer2-4 from epoch 10 of a pretrained ResNet-50).
     c.train.backbone_train_epoch = 0
     c.train.backbone_lr_mult = 1.0
+    c.train.backbone_train_layers = ["stem", "layer1", "layer2", "layer3", "layer4"]
     c.train.groups_per_batch = 8
     c.train.pairs_per_group = 1
     c.train.clnet_pairs_per_group = 4

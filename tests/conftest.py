@@ -19,7 +19,7 @@ DUDEK = os.path.join(PARITY, "sequences", "Dudek")
 @pytest.fixture(scope="session")
 def golden():
     return {n: np.load(os.path.join(PARITY, f"{n}.npz"))
-            for n in ("siamrpn_tiny", "clnet_tiny", "clnet_tiny_fixed")}
+            for n in ("siamrpn_tiny", "siamrpn_tiny_train", "clnet_tiny", "clnet_tiny_fixed")}
 
 
 def config(name: str, **overrides):

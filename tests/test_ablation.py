@@ -2,6 +2,8 @@
 import json
 import os
 
+import pytest
+
 from clnet_jax.experiments import ablation
 from conftest import ROOT
 
@@ -28,3 +30,22 @@ def test_quick_ablation_writes_the_report(tmp_path):
                    f"--config.ablation.report_dir={tmp_path}/docs",
                    f"--config.data.data_dir={tmp_path}/tfds"])
     assert (tmp_path / "docs" / "ablation.md").read_text() == report
+
+
+def test_quick_mode_has_its_own_directories_and_results_need_the_same_config(tmp_path):
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    real = (cfg.train.workdir, cfg.ablation.report_dir)
+    ablation.quick_paths(cfg, {})
+    assert cfg.train.workdir != real[0] and cfg.ablation.report_dir != real[1]
+    assert not cfg.ablation.report_dir.startswith("docs")
+    # a work directory made by one configuration is refused to another, not reused
+    full = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    work = str(tmp_path / "seed0")
+    ablation.check_workdir(work, ablation.config_hash(full, quick=True))
+    ablation.check_workdir(work, ablation.config_hash(full, quick=True))  # same: fine
+    with pytest.raises(SystemExit, match="another configuration"):
+        ablation.check_workdir(work, ablation.config_hash(full, quick=False))
+    full.train.epochs += 1
+    with pytest.raises(SystemExit, match="another configuration"):
+        ablation.check_workdir(work, ablation.config_hash(full, quick=True))

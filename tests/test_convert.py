@@ -57,3 +57,39 @@ def test_cli_writes_loadable_checkpoint_and_corruption_is_caught(tmp_path, capsy
         checkpoint.load(str(tmp_path))
     assert convert.main([str(tmp_path / "nope.pth"), str(tmp_path / "x")]) == 2
     assert "nope.pth" in capsys.readouterr().err
+
+
+def test_backbone_only_imagenet_file_converts_and_starts_training(tmp_path, capsys):
+    """pysot's pretrained_models/resnet50.model: backbone names without a prefix, an fc."""
+    from clnet_jax import experiment
+    from clnet_jax.pth import flatten_state_dict, load_pth
+    from conftest import config
+    from pth_writer import save_pth
+    sd = flatten_state_dict(load_pth(os.path.join(PARITY, "siamrpn_tiny.pth")))
+    bb = {k[len("backbone."):]: v for k, v in sd.items()
+          if k.startswith("backbone.") and not k.endswith("num_batches_tracked")}
+    bb["fc.weight"] = np.ones((1000, 256), np.float32)
+    bb["fc.bias"] = np.zeros(1000, np.float32)
+    save_pth(tmp_path / "resnet50.model", bb)
+    assert flatten_state_dict(load_pth(tmp_path / "resnet50.model")).keys() == bb.keys()
+    out = tmp_path / "bb"
+    assert convert.main([str(tmp_path / "resnet50.model"), str(out)]) == 0
+    assert "fc.bias, fc.weight" in capsys.readouterr().out
+    tree, arch = checkpoint.load(str(out))
+    assert arch["kind"] == "backbone" and arch["blocks"] == [2, 2, 2, 2]
+    assert set(tree["model"]["params"]) == {"backbone"}
+    # train.pretrained_backbone: the backbone comes from the file, neck and heads are fresh
+    cfg = config("train_tiny", **{"train.pretrained_backbone": str(out)})
+    params = experiment.initial_params(cfg)
+    ref, _, _ = convert.convert_state_dict(sd)
+    np.testing.assert_array_equal(
+        params["model"]["params"]["backbone"]["layer3_1"]["conv2"]["conv"]["kernel"],
+        ref["model"]["params"]["backbone"]["layer3_1"]["conv2"]["conv"]["kernel"])
+    np.testing.assert_array_equal(params["model"]["batch_stats"]["backbone"]["stem"]["bn"]["var"],
+                                  ref["model"]["batch_stats"]["backbone"]["stem"]["bn"]["var"])
+    assert not np.allclose(params["model"]["params"]["neck_3"]["conv"]["kernel"],
+                           ref["model"]["params"]["neck_3"]["conv"]["kernel"])
+    # a backbone of another width is refused with both shapes named
+    bad = config("siamrpn_r50", **{"train.pretrained_backbone": str(out)})
+    with pytest.raises(checkpoint.CheckpointError, match="do not match"):
+        experiment.initial_params(bad)

@@ -16,6 +16,7 @@ Writes ``<report_dir>/ablation.md`` with the table, plots and a distractor figur
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -134,8 +135,12 @@ def run(cfg, quick: bool = False, partial: bool = False) -> dict:
     if quick:
         seqs = seqs[:2]
     per_seed = {}
+    key = config_hash(cfg, quick)
     for seed in seeds:
         workdir = os.path.join(cfg.train.workdir, f"seed{seed}")
+        if partial and not os.path.isdir(workdir):
+            continue
+        check_workdir(workdir, key)
         done = os.path.join(workdir, "eval.json")
         if os.path.isfile(done):
             with open(done) as f:
@@ -156,6 +161,42 @@ def run(cfg, quick: bool = False, partial: bool = False) -> dict:
     return report.write(cfg, per_seed, seqs, PAPER)
 
 
+def config_hash(cfg, quick: bool) -> str:
+    """What decides a seed's results: the whole config except where they are written."""
+    c = cfg.to_dict()
+    c["train"] = {k: v for k, v in c["train"].items() if k != "workdir"}
+    c["ablation"] = {k: v for k, v in c["ablation"].items() if k not in ("report_dir", "seeds")}
+    c["quick"] = quick
+    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_workdir(workdir: str, key: str) -> None:
+    """Saved stages and results are reused only by the configuration that made them."""
+    path = os.path.join(workdir, "config_hash")
+    if os.path.isfile(path):
+        have = open(path).read().strip()
+        if have != key:
+            sys.exit(f"error: {workdir} holds runs of another configuration (hash {have}, this "
+                     f"one is {key}); nothing was reused. Remove it or choose another "
+                     "--config.train.workdir.")
+        return
+    if os.path.isdir(workdir) and os.listdir(workdir):
+        sys.exit(f"error: {workdir} holds runs without a configuration hash (made by an older "
+                 "version); nothing was reused. Remove it or choose another --config.train.workdir.")
+    os.makedirs(workdir, exist_ok=True)
+    with open(path, "w") as f:
+        f.write(key + "\n")
+
+
+def quick_paths(cfg, overrides: dict) -> None:
+    """--quick never touches the real runs or report: its own work and report directories
+    unless they are given explicitly."""
+    if "train.workdir" not in overrides:
+        cfg.train.workdir = cfg.train.workdir.rstrip("/") + "_quick"
+    if "ablation.report_dir" not in overrides:
+        cfg.ablation.report_dir = os.path.join(cfg.train.workdir, "report")
+
+
 def main(argv: list[str]) -> None:
     quick = "--quick" in argv
     partial = "--report_partial" in argv
@@ -174,6 +215,7 @@ def main(argv: list[str]) -> None:
             sys.exit(f"error: unknown argument {arg!r}")
     cfg = config_lib.from_file(path, overrides)
     if quick:  # plumbing only: every row for a few steps
+        quick_paths(cfg, overrides)
         t = cfg.train
         t.epochs, t.warmup_epochs, t.steps_per_epoch, t.clnet_epochs = 1, 0, 2, 1
         t.groups_per_batch, t.clnet_pairs_per_group = 2, 2

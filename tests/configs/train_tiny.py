@@ -19,6 +19,7 @@ def get_config():
     c.train.steps_per_epoch = 4
     c.train.backbone_train_epoch = 0
     c.train.backbone_lr_mult = 1.0
+    c.train.backbone_train_layers = ["stem", "layer1", "layer2", "layer3", "layer4"]
     c.train.groups_per_batch = 2
     c.train.pairs_per_group = 1
     c.train.clnet_pairs_per_group = 2
