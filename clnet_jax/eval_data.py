@@ -14,7 +14,6 @@ the others are still evaluated).
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import NamedTuple
@@ -32,10 +31,13 @@ class EvalSequence(NamedTuple):
 
 
 def _images(d: str) -> list[str]:
-    return sorted(glob.glob(os.path.join(d, "*.jpg")) + glob.glob(os.path.join(d, "*.png")))
+    jpg = layouts.frame_files(d, "*.jpg")
+    return jpg if jpg else layouts.frame_files(d, "*.png")
 
 
 def _sequence(name: str, frames: list, gt: np.ndarray, gt_file: str) -> EvalSequence:
+    """One box per frame (or only the initial one): surplus boxes fail the sequence rather
+    than shift the ground truth."""
     if not frames:
         raise ValueError(f"{name}: no frames found")
     if len(gt) == 0:
@@ -44,9 +46,9 @@ def _sequence(name: str, frames: list, gt: np.ndarray, gt_file: str) -> EvalSequ
         full = np.full((len(frames), 4), np.nan)
         full[0] = gt[0]
         return EvalSequence(name, frames, full, True)
-    if len(gt) < len(frames):
+    if len(gt) != len(frames):
         raise ValueError(f"{gt_file}: {len(gt)} boxes for {len(frames)} frames")
-    return EvalSequence(name, frames, np.asarray(gt[: len(frames)], np.float64), False)
+    return EvalSequence(name, frames, np.asarray(gt, np.float64), False)
 
 
 def folder(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
@@ -64,8 +66,11 @@ def folder(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
             if not os.path.isfile(gt_file):
                 raise ValueError(f"{gt_file}: missing")
             img = os.path.join(d, "img")
-            seqs.append(_sequence(name, _images(img if os.path.isdir(img) else d),
-                                  layouts.read_boxes(gt_file), gt_file))
+            frames = _images(img if os.path.isdir(img) else d)
+            gap = layouts.numbering_gap(frames)  # (a JSON's frame list may skip on purpose)
+            if gap:
+                raise ValueError(gap)
+            seqs.append(_sequence(name, frames, layouts.read_boxes(gt_file), gt_file))
         except ValueError as e:
             problems[name] = str(e)
     if not seqs and not problems:
@@ -88,11 +93,14 @@ def pysot_json(root: str, name: str) -> tuple[list[EvalSequence], dict[str, str]
 
 
 def _records(records) -> tuple[list[EvalSequence], dict[str, str]]:
-    seqs = []
+    seqs, problems = [], {}
     for r in records:
+        if r.problem:
+            problems[r.name] = r.problem
+            continue
         gt = np.where(r.valid[:, None], r.boxes, np.nan).astype(np.float64)
         seqs.append(EvalSequence(r.name, list(r.frames), gt, False))
-    return seqs, {}
+    return seqs, problems
 
 
 def from_source(src) -> list[EvalSequence]:

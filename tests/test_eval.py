@@ -38,6 +38,37 @@ def test_folder_loader_separators_init_only_and_problems(tmp_path):
     assert "groundtruth_rect.txt" in problems["empty"]
 
 
+def test_frames_cannot_misalign_with_the_ground_truth(tmp_path):
+    """A gap in numbered frames, or more boxes than frames, fails that sequence (naming the
+    missing frame); the others still load. Unpadded numbers sort numerically."""
+    _seq(tmp_path, "gap", 5, [[1, 2, 20, 20]] * 5)
+    os.remove(tmp_path / "gap" / "img" / "0003.jpg")
+    _seq(tmp_path, "extra", 3, [[1, 2, 20, 20]] * 4)
+    _seq(tmp_path, "fine", 3, [[1, 2, 20, 20]] * 3)
+    d = tmp_path / "unpadded" / "img"
+    d.mkdir(parents=True)
+    for i in range(1, 12):
+        cv2.imwrite(str(d / f"{i}.jpg"), np.zeros((20, 20, 3), np.uint8))
+    (tmp_path / "unpadded" / "groundtruth_rect.txt").write_text("1,2,5,5\n" * 11)
+    seqs, problems = eval_data.folder(str(tmp_path))
+    assert {s.name for s in seqs} == {"fine", "unpadded"}
+    assert "0003.jpg" in problems["gap"] and "missing frame" in problems["gap"]
+    assert "4 boxes for 3 frames" in problems["extra"]
+    unpadded = next(s for s in seqs if s.name == "unpadded")
+    assert [os.path.basename(f) for f in unpadded.frames[8:11]] == ["9.jpg", "10.jpg", "11.jpg"]
+    # the published layouts read for training and evaluation check the same
+    g = tmp_path / "got" / "val"
+    for name, drop in (("GOT-10k_Val_000001", None), ("GOT-10k_Val_000002", 2)):
+        (g / name).mkdir(parents=True)
+        for i in range(1, 4):
+            if i != drop:
+                cv2.imwrite(str(g / name / f"{i:08d}.jpg"), np.zeros((20, 20, 3), np.uint8))
+        (g / name / "groundtruth.txt").write_text("1,2,5,5\n" * 3)
+    seqs, problems = eval_data.load("got10k", str(tmp_path / "got"))
+    assert [s.name for s in seqs] == ["GOT-10k_Val_000001"]
+    assert "00000002.jpg" in problems["GOT-10k_Val_000002"]
+
+
 def test_pysot_json_loader(tmp_path):
     _seq(tmp_path, "Basketball", 2, [[1, 2, 20, 20]] * 2)
     meta = {"Basketball": {"img_names": ["Basketball/img/0001.jpg", "Basketball/img/0002.jpg"],

@@ -18,6 +18,9 @@ from clnet_jax import train_step as TS
 from conftest import PARITY, ROOT, assert_close, config, nhwc
 
 TRAIN_CFG = os.path.join(ROOT, "tests", "configs", "train_tiny.py")
+# the upstream r50 recipe's freezing rules on the tiny test config (which trains everything)
+PYSOT_RULES = {"train.backbone_train_epoch": 10, "train.steps_per_epoch": 1,
+               "train.backbone_train_layers": ["layer2", "layer3", "layer4"]}
 
 
 def _group(g):
@@ -82,7 +85,7 @@ def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
         from clnet_jax import model as M, targets as T, train_step as TS
         from test_train import _group
         ref = np.load({os.path.join(PARITY, 'siamrpn_tiny_train.npz')!r})
-        cfg = config('train_tiny', **{{'train.backbone_train_epoch': 10, 'train.steps_per_epoch': 1}})
+        cfg = config('train_tiny', **{PYSOT_RULES!r})
         tg = T.Targets(np.asarray(g['train_label_cls'], np.int32), g['train_label_loc'], g['train_label_loc_weight'])
         tr = {{'model': p['model']['params'], 'heads': p['heads']}}
         gr = jax.grad(lambda t: TS.base_group_loss(cfg, M.model_from_config(cfg.model), t,
@@ -270,7 +273,7 @@ def test_base_step_follows_pysot_bn_and_freezing_rules(golden, tiny_params, case
     """pysot's build_opt_lr: frozen layers in BN inference mode, trainable ones on the
     batch's statistics; losses, gradients, the trainable set and running statistics."""
     g, ref = golden["siamrpn_tiny"], golden["siamrpn_tiny_train"]
-    cfg = config("train_tiny", **{"train.backbone_train_epoch": 10, "train.steps_per_epoch": 1})
+    cfg = config("train_tiny", **PYSOT_RULES)
     layers = TS.backbone_train_layers(cfg, epoch)
     assert layers == (frozenset() if epoch == 0 else frozenset({"layer2", "layer3", "layer4"}))
     net = M.model_from_config(cfg.model)

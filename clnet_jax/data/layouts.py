@@ -37,6 +37,48 @@ class SequenceRecord(NamedTuple):
     frames: list[str]
     boxes: np.ndarray   # (T, 4) float32 x, y, w, h
     valid: np.ndarray   # (T,) bool
+    problem: str = ""   # why frames and boxes cannot be aligned (then nothing else is set)
+
+
+def frame_files(d: str, ext: str = "*.jpg") -> list[str]:
+    """Frame files of a folder in frame order: numerically where every name is a number
+    (so 9.jpg comes before 10.jpg), else by name."""
+    files = glob.glob(os.path.join(d, ext))
+    stems = [os.path.splitext(os.path.basename(f))[0] for f in files]
+    if files and all(st.isdigit() for st in stems):
+        return [f for _, f in sorted(zip(map(int, stems), files))]
+    return sorted(files)
+
+
+def numbering_gap(frames: list[str]) -> str:
+    """A message naming the first missing frame where numbered names skip one, else ''."""
+    prev = None
+    for f in frames:
+        stem, ext = os.path.splitext(os.path.basename(f))
+        if not stem.isdigit():
+            return ""
+        n = int(stem)
+        if prev is not None and n != prev + 1:
+            missing = os.path.join(os.path.dirname(f), str(prev + 1).zfill(len(stem)) + ext)
+            return f"{missing}: missing frame (numbering jumps from {prev} to {n})"
+        prev = n
+    return ""
+
+
+def alignment_problem(frames: list[str], num_boxes: int, gt_file: str) -> str:
+    """For layouts with one box per frame: a gap in the numbering, or more boxes than
+    frames, would shift the ground truth against the frames; '' when aligned."""
+    gap = numbering_gap(frames)
+    if gap:
+        return gap
+    if num_boxes > len(frames):
+        return (f"{gt_file}: {num_boxes} boxes for {len(frames)} frames (one line per frame: "
+                "frames are missing)")
+    return ""
+
+
+def _problem_record(name: str, problem: str) -> SequenceRecord:
+    return SequenceRecord(name, [], np.zeros((0, 4), np.float32), np.zeros(0, bool), problem)
 
 
 def _need_dir(path: str, what: str) -> None:
@@ -70,8 +112,12 @@ def got10k(root: str, split: str = "train") -> Iterator[SequenceRecord]:
         gt = os.path.join(d, "groundtruth.txt")
         if not os.path.isfile(gt):
             raise LayoutError(f"{gt}: missing (GOT-10k sequences have groundtruth.txt)")
-        frames = sorted(glob.glob(os.path.join(d, "*.jpg")))
+        frames = frame_files(d)
         boxes = read_boxes(gt)
+        problem = alignment_problem(frames, len(boxes), gt)
+        if problem:
+            yield _problem_record(name, problem)
+            continue
         valid = _valid(boxes)
         absence = os.path.join(d, "absence.label")
         if os.path.isfile(absence):
@@ -105,7 +151,11 @@ def lasot(root: str, split: str = "train") -> Iterator[SequenceRecord]:
                 if os.path.isfile(p):
                     v = np.asarray(open(p).read().replace(",", " ").split(), int)
                     valid[: len(v)] &= v[: len(valid)] == 0
-            frames = sorted(glob.glob(os.path.join(d, "img", "*.jpg")))
+            frames = frame_files(os.path.join(d, "img"))
+            problem = alignment_problem(frames, len(boxes), os.path.join(d, "groundtruth.txt"))
+            if problem:
+                yield _problem_record(name, problem)
+                continue
             n = min(len(frames), len(boxes))
             yield SequenceRecord(name, frames[:n], boxes[:n], valid[:n])
     if not found:
