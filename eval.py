@@ -52,16 +52,19 @@ def main(argv):
                                      name, FLAGS.batch)
     status.update({k: f"failed: {v}" for k, v in problems.items()})
     folder = os.path.join(FLAGS.results_dir, FLAGS.dataset, name)
-    scored = compare_lib.read_results(folder, seqs)
-    summary = metrics.summarize(scored, FLAGS.toolkit)
+    got10k = any(s.meta for s in seqs)  # GOT-10k val: its own protocol
+    scored = compare_lib.read_results(folder, seqs, with_meta=got10k)
+    summary = metrics.got10k_summary(scored) if got10k else metrics.summarize(scored, FLAGS.toolkit)
+    protocol = "got10k" if got10k else "otb"
     init_only = [s.name for s in seqs if s.init_only]
     if init_only:
         print(f"{len(init_only)} sequences have only an initial box: tracked, not scored")
     failed = {k: v for k, v in status.items() if v not in ("done",) and not v.startswith("skipped")}
     for k, v in sorted(failed.items()):
         print(f"FAILED {k}: {v}")
-    _table({name: summary})
-    report = {"tracker": name, "dataset": FLAGS.dataset, "toolkit": FLAGS.toolkit,
+    (_got10k_table if got10k else _table)({name: summary})
+    report = {"tracker": name, "dataset": FLAGS.dataset, "protocol": metrics.PROTOCOLS[protocol],
+              "toolkit": "got10k" if got10k else FLAGS.toolkit,
               "summary": {k: v for k, v in summary.items() if not k.endswith("curve")},
               "sequences": status, "not_scored": init_only}
     os.makedirs(folder, exist_ok=True)
@@ -85,12 +88,20 @@ def _vot(cfg, params, seqs, problems, name):
     folder = os.path.join(FLAGS.results_dir, FLAGS.dataset, name)
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "summary.json"), "w") as f:
-        json.dump({"tracker": name, "dataset": FLAGS.dataset, "summary": summary,
-                   "sequences": status}, f, indent=1)
+        json.dump({"tracker": name, "dataset": FLAGS.dataset, "protocol": metrics.PROTOCOLS["vot"],
+                   "summary": summary, "sequences": status}, f, indent=1)
     print(f"wrote {folder}/summary.json")
 
 
+def _got10k_table(scores):
+    print(f"GOT-10k protocol: {metrics.PROTOCOLS['got10k']}")
+    print(f"{'tracker':<28}{'AO':>8}{'SR0.50':>8}{'SR0.75':>8}{'seqs':>6}")
+    for n, s in sorted(scores.items(), key=lambda kv: -kv[1]["ao"]):
+        print(f"{n:<28}{s['ao']:>8.3f}{s['sr50']:>8.3f}{s['sr75']:>8.3f}{s['sequences']:>6d}")
+
+
 def _table(scores):
+    print(f"one-pass protocol: {metrics.PROTOCOLS['otb']}")
     print(f"{'tracker':<28}{'success AUC':>12}{'precision':>11}{'norm prec':>11}{'seqs':>6}")
     for n, s in sorted(scores.items(), key=lambda kv: -kv[1]["success_auc"]):
         print(f"{n:<28}{s['success_auc']:>12.3f}{s['precision']:>11.3f}"

@@ -13,15 +13,16 @@ from clnet_jax import metrics  # noqa: E402
 from clnet_jax.eval_data import EvalSequence  # noqa: E402
 
 
-def read_results(folder: str, seqs: list[EvalSequence]) -> dict:
-    """name -> (gt, pred) for every scored sequence with a result file in ``folder``."""
+def read_results(folder: str, seqs: list[EvalSequence], with_meta: bool = False) -> dict:
+    """name -> (gt, pred[, meta]) for every scored sequence with a result file in ``folder``."""
+    from clnet_jax.data.layouts import read_boxes
     out = {}
     for s in seqs:
         path = os.path.join(folder, f"{s.name}.txt")
         if s.init_only or not os.path.isfile(path):
             continue
-        from clnet_jax.data.layouts import read_boxes
-        out[s.name] = (s.gt, read_boxes(path).astype(np.float64))
+        pred = read_boxes(path, np.float64)
+        out[s.name] = (s.gt, pred, s.meta) if with_meta else (s.gt, pred)
     return out
 
 

@@ -28,6 +28,7 @@ class EvalSequence(NamedTuple):
     frames: list          # file paths or encoded image bytes
     gt: np.ndarray        # (N, 4) x, y, w, h; NaN where unknown
     init_only: bool       # only the first box is known: tracked, not scored
+    meta: dict | None = None  # GOT-10k: {'cover': (N,), 'resolution': (W, H)}
 
 
 def _images(d: str) -> list[str]:
@@ -70,7 +71,7 @@ def folder(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
             gap = layouts.numbering_gap(frames)  # (a JSON's frame list may skip on purpose)
             if gap:
                 raise ValueError(gap)
-            seqs.append(_sequence(name, frames, layouts.read_boxes(gt_file), gt_file))
+            seqs.append(_sequence(name, frames, layouts.read_boxes(gt_file, np.float64), gt_file))
         except ValueError as e:
             problems[name] = str(e)
     if not seqs and not problems:
@@ -155,6 +156,44 @@ def vot(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
     return seqs, problems
 
 
+def _got10k_meta(d: str, n: int) -> dict:
+    """What the GOT-10k protocol scores with: the per-frame visible ratio (``cover.label``,
+    0 = absent) and the image resolution (``meta_info.ini``) that boxes are clipped to."""
+    cover_file = os.path.join(d, "cover.label")
+    if not os.path.isfile(cover_file):
+        raise ValueError(f"{cover_file}: missing (the GOT-10k protocol scores visible frames)")
+    cover = np.loadtxt(cover_file, ndmin=1)
+    if len(cover) != n:
+        raise ValueError(f"{cover_file}: {len(cover)} labels for {n} frames")
+    resolution = None
+    info = os.path.join(d, "meta_info.ini")
+    if os.path.isfile(info):
+        for line in open(info).read().splitlines():
+            if line.startswith("resolution: "):
+                resolution = tuple(float(v) for v in line.split(": ", 1)[1].strip("() ").split(","))
+    if resolution is None:
+        raise ValueError(f"{info}: no 'resolution: (W, H)' line")
+    return {"cover": cover, "resolution": resolution}
+
+
+def got10k_val(root: str) -> tuple[list[EvalSequence], dict[str, str]]:
+    """GOT-10k val with the raw boxes and the meta data its protocol needs."""
+    seqs, problems = [], {}
+    for r in layouts.got10k(root, "val"):
+        if r.problem:
+            problems[r.name] = r.problem
+            continue
+        d = os.path.join(root, "val", r.name)
+        try:
+            meta = _got10k_meta(d, len(r.frames))
+        except ValueError as e:
+            problems[r.name] = str(e)
+            continue
+        gt = layouts.read_boxes(os.path.join(d, "groundtruth.txt"), np.float64)
+        seqs.append(EvalSequence(r.name, list(r.frames), gt, False, meta))
+    return seqs, problems
+
+
 def load(dataset: str, data_dir: str) -> tuple[list[EvalSequence], dict[str, str]]:
     json_names = {"otb100": "OTB100", "uav123": "UAV123", "dtb70": "DTB70", "nfs30": "NFS30"}
     if dataset == "folder":
@@ -166,7 +205,7 @@ def load(dataset: str, data_dir: str) -> tuple[list[EvalSequence], dict[str, str
     if dataset == "lasot":
         return _records(layouts.lasot(data_dir, "test"))
     if dataset == "got10k":
-        return _records(layouts.got10k(data_dir, "val"))
+        return got10k_val(data_dir)
     if dataset == "got10k_test":
         seqs, problems = folder(os.path.join(data_dir, "test"))
         return [s._replace(init_only=True) for s in seqs], problems

@@ -95,3 +95,49 @@ def summarize(per_sequence: dict[str, tuple[np.ndarray, np.ndarray]],
     return {"success_auc": float(np.mean(succ)), "precision": float(prec[20]),
             "norm_precision": float(nprec[20]), "sequences": len(per_sequence),
             "success_curve": succ.tolist(), "precision_curve": prec.tolist()}
+
+
+# ------------------------------------------------------------------- GOT-10k protocol
+PROTOCOLS = {
+    "otb": "one-pass OPE: success AUC, precision@20px, normalised precision@0.2, "
+           "averaged over sequences",
+    "got10k": "GOT-10k: AO, SR0.50, SR0.75 over frames 2.. where the target is visible "
+              "(cover > 0), boxes clipped to the image, pooled over all frames (toolkit's "
+              "ExperimentGOT10k.report)",
+    "vot": "VOT supervised: accuracy, robustness, EAO",
+}
+
+
+def rect_iou_bounded(a: np.ndarray, b: np.ndarray, bound) -> np.ndarray:
+    """got10k's ``rect_iou`` with ``bound``: both boxes clipped to the image first."""
+    def clip(r):
+        r = np.array(r, np.float64)
+        r[:, 0] = np.clip(r[:, 0], 0, bound[0])
+        r[:, 1] = np.clip(r[:, 1], 0, bound[1])
+        r[:, 2] = np.clip(r[:, 2], 0, bound[0] - r[:, 0])
+        r[:, 3] = np.clip(r[:, 3], 0, bound[1] - r[:, 1])
+        return r
+    return iou_got10k(clip(a), clip(b))
+
+
+def got10k_ious(gt: np.ndarray, pred: np.ndarray, meta: dict) -> np.ndarray:
+    """IoUs of frames 2.. where the target is visible, as the GOT-10k toolkit scores them."""
+    if len(gt) != len(pred):
+        raise ValueError(f"{len(pred)} result boxes for {len(gt)} ground-truth frames")
+    ious = rect_iou_bounded(pred[1:], gt[1:], meta["resolution"])
+    return ious[np.asarray(meta["cover"])[1:] > 0]
+
+
+def got10k_summary(per_sequence: dict[str, tuple[np.ndarray, np.ndarray, dict]]) -> dict:
+    """AO, SR0.50, SR0.75 and the 101-point success curve over the pooled frames, plus the
+    per-sequence AO / SR0.50 (the toolkit's ``seq_wise``)."""
+    if not per_sequence:
+        return {"ao": float("nan"), "sr50": float("nan"), "sr75": float("nan"), "sequences": 0}
+    per = {n: got10k_ious(g, p, m) for n, (g, p, m) in per_sequence.items()}
+    ious = np.concatenate(list(per.values()))
+    curve = np.mean(ious[:, None] > np.linspace(0, 1, 101)[None], 0)
+    return {"ao": float(np.mean(ious)), "sr50": float(np.mean(ious > 0.5)),
+            "sr75": float(np.mean(ious > 0.75)), "sequences": len(per_sequence),
+            "success_curve": curve.tolist(),
+            "seq_wise": {n: {"ao": float(np.mean(v)), "sr50": float(np.mean(v > 0.5))}
+                         for n, v in per.items()}}

@@ -64,9 +64,65 @@ def test_frames_cannot_misalign_with_the_ground_truth(tmp_path):
             if i != drop:
                 cv2.imwrite(str(g / name / f"{i:08d}.jpg"), np.zeros((20, 20, 3), np.uint8))
         (g / name / "groundtruth.txt").write_text("1,2,5,5\n" * 3)
+        _got10k_meta(g / name, [8, 8, 8], (20, 20))
     seqs, problems = eval_data.load("got10k", str(tmp_path / "got"))
     assert [s.name for s in seqs] == ["GOT-10k_Val_000001"]
     assert "00000002.jpg" in problems["GOT-10k_Val_000002"]
+
+
+def _got10k_meta(d, cover, resolution):
+    n = len(cover)
+    (d / "cover.label").write_text("".join(f"{c}\n" for c in cover))
+    (d / "absence.label").write_text("".join(f"{int(c == 0)}\n" for c in cover))
+    (d / "cut_by_image.label").write_text("0\n" * n)
+    (d / "meta_info.ini").write_text(f"[METAINFO]\nurl: x\nresolution: ({resolution[0]}, {resolution[1]})\n")
+
+
+def test_got10k_protocol_equals_the_official_toolkit(tmp_path):
+    """AO / SR over frames 2.. with cover labels and image clipping, exactly as
+    got10k.experiments.ExperimentGOT10k.report computes them from the same result files."""
+    from got10k.experiments import ExperimentGOT10k
+    rng = np.random.default_rng(0)
+    root, names, results = tmp_path / "GOT-10k", [], {}
+    for i, n in enumerate((12, 7, 20)):
+        name = f"GOT-10k_Val_{i + 1:06d}"
+        d = root / "val" / name
+        d.mkdir(parents=True)
+        for t in range(n):
+            cv2.imwrite(str(d / f"{t + 1:08d}.jpg"), np.zeros((8, 8, 3), np.uint8))
+        gt = np.c_[rng.uniform(0, 300, (n, 2)), rng.uniform(20, 120, (n, 2))]
+        np.savetxt(d / "groundtruth.txt", gt, fmt="%.4f", delimiter=",")
+        cover = rng.integers(0, 9, n)
+        cover[0] = 8
+        _got10k_meta(d, cover, (320, 240))
+        pred = gt + rng.normal(0, 15, gt.shape)  # some boxes leave the 320x240 image
+        pred[0] = gt[0]
+        results[name] = pred
+        names.append(name)
+    (root / "val" / "list.txt").write_text("\n".join(names))
+    seqs, problems = eval_data.load("got10k", str(root))
+    assert not problems and all(s.meta is not None for s in seqs)
+    ours_dir = tmp_path / "ours"
+    ours_dir.mkdir()
+    for name, pred in results.items():
+        np.savetxt(ours_dir / f"{name}.txt", pred, fmt="%.6f", delimiter=",")
+        tk = tmp_path / "tk_results" / "GOT-10k" / "t" / name
+        tk.mkdir(parents=True)
+        np.savetxt(tk / f"{name}_001.txt", pred, fmt="%.6f", delimiter=",")
+        np.savetxt(tk / f"{name}_time.txt", np.full(len(pred), 0.01))  # the toolkit needs it
+    ours = metrics.got10k_summary(compare.read_results(str(ours_dir), seqs, with_meta=True))
+    exp = ExperimentGOT10k(str(root), subset="val", result_dir=str(tmp_path / "tk_results"),
+                           report_dir=str(tmp_path / "tk_reports"))
+    ref = exp.report(["t"])["t"]
+    assert abs(ours["ao"] - ref["overall"]["ao"]) < 1e-9
+    assert abs(ours["sr50"] - ref["overall"]["sr"]) < 1e-9
+    np.testing.assert_allclose(ours["success_curve"], ref["overall"]["succ_curve"], atol=1e-9)
+    assert abs(ours["sr75"] - ref["overall"]["succ_curve"][75]) < 1e-9
+    for name in names:
+        assert abs(ours["seq_wise"][name]["ao"] - ref["seq_wise"][name]["ao"]) < 1e-9
+    # the one-pass OTB metric would also score frame 1 (IoU 1) and invisible frames
+    otb = metrics.summarize({n: v[:2] for n, v in compare.read_results(str(ours_dir), seqs, True).items()})
+    assert abs(otb["success_auc"] - ours["ao"]) > 1e-3
 
 
 def test_pysot_json_loader(tmp_path):
@@ -198,6 +254,7 @@ def test_lasot_and_got10k_val_loaders(tmp_path):
     g.mkdir(parents=True)
     cv2.imwrite(str(g / "00000001.jpg"), np.zeros((20, 20, 3), np.uint8))
     (g / "groundtruth.txt").write_text("1,2,5,5\n")
+    _got10k_meta(g, [8], (20, 20))
     (seq,), _ = eval_data.load("got10k", str(tmp_path / "got"))
     assert not seq.init_only and len(seq.frames) == 1
     with pytest.raises(ValueError, match="unknown dataset"):

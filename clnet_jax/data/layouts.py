@@ -86,15 +86,16 @@ def _need_dir(path: str, what: str) -> None:
         raise LayoutError(f"{path}: missing; expected {what}")
 
 
-def read_boxes(path: str) -> np.ndarray:
-    """x,y,w,h rows separated by commas, spaces or tabs; NaN lines stay NaN."""
+def read_boxes(path: str, dtype=np.float32) -> np.ndarray:
+    """x,y,w,h rows separated by commas, spaces or tabs; NaN lines stay NaN (float64 for
+    scoring: metrics are compared with the toolkits to 1e-9)."""
     rows = []
     with open(path) as f:
         for line in f:
             line = line.strip()
             if line:
                 rows.append([float(v) for v in line.replace(",", " ").replace("\t", " ").split()])
-    return np.asarray(rows, np.float32).reshape(-1, 4)
+    return np.asarray(rows, dtype).reshape(-1, 4)
 
 
 def _valid(boxes: np.ndarray) -> np.ndarray:
