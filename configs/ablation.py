@@ -19,7 +19,8 @@ def get_config():
     c.train.eval_after = False
     c.ablation = ml_collections.ConfigDict(dict(
         seeds=[0, 1, 2],
-        rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official"],
+        rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
+              "DM_running_bn"],
         report_dir="docs",
     ))
     return c

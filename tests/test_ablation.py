@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from clnet_jax.experiments import ablation
@@ -15,12 +16,15 @@ def test_quick_ablation_writes_the_report(tmp_path):
                    f"--config.data.data_dir={tmp_path}/tfds"])
     report = (tmp_path / "docs" / "ablation.md").read_text()
     for row in ("| BT |", "| RT |", "| AN |", "| LE |", "| OS |", "| DM |", "| mean_only |",
-                "| sgd_finetune |", "| DM_official |"):
+                "| sgd_finetune |", "| DM_official |", "| DM_running_bn |"):
         assert row in report
+    assert "Paired difference against BT" in report and "Paired difference against RT" in report
     assert "ordering BT < AN < LE" in report
     for png in ("ablation_success.png", "ablation_precision.png"):
         assert os.path.getsize(tmp_path / "docs" / png) > 10_000
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
+    m, lo, hi = data["paired_differences"]["BT"]["DM"]
+    assert lo <= m <= hi
     dm = data["table"]["DM"]
     assert 0 <= dm["success_auc"][0] <= 1 and dm["init_frames"][0] > 0
     # regenerated from the saved per-seed results, without training
@@ -49,3 +53,14 @@ def test_quick_mode_has_its_own_directories_and_results_need_the_same_config(tmp
     full.train.epochs += 1
     with pytest.raises(SystemExit, match="another configuration"):
         ablation.check_workdir(work, ablation.config_hash(full, quick=True))
+
+
+def test_paired_bootstrap_decides_only_when_the_ci_excludes_zero():
+    from clnet_jax.experiments import report
+    rng = np.random.default_rng(0)
+    clear = 0.05 + 0.01 * rng.normal(size=(5, 100))
+    m, lo, hi = report.paired_bootstrap(clear)
+    assert lo > 0 and report._verdict((m, lo, hi)) == "better"
+    noise = 0.05 * rng.normal(size=(5, 100))
+    assert report._verdict(report.paired_bootstrap(noise)).startswith("undecided")
+    assert report._verdict(report.paired_bootstrap(-clear)) == "worse"

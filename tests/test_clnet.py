@@ -194,3 +194,23 @@ def test_unknown_names_are_refused():
         V.get_variant("magic")
     with pytest.raises(KeyError, match="valid|has"):
         config("clnet_tiny", **{"clnet.not_a_key": 1})
+
+
+@pytest.mark.parametrize("tracker,layout,dudek_file", [
+    ("base", None, "dudek_siamrpn_tiny.txt"),
+    ("clnet", "corrected", "dudek_clnet_fixed_tiny.txt"),
+    ("clnet", "official", "dudek_clnet_tiny.txt")])
+def test_first_tracked_dudek_box_within_1e4_px(tiny_params, clnet_params, dudek, tracker, layout,
+                                               dudek_file):
+    """All three upstream trackers' first tracked box on real frames, at 1e-4 px (the
+    golden files carry 4 decimals)."""
+    frames, gt = dudek
+    if tracker == "base":
+        cfg, params = config("siamrpn_tiny"), tiny_params
+    else:
+        cfg = config("clnet_tiny", **{"clnet.label_layout": layout,
+                                      "clnet.label_sampler": "official_numpy"})
+        params = clnet_params
+    boxes, _ = runner.SequenceTracker(cfg, params).track(frames[:2], gt[0])
+    ref = np.loadtxt(f"{PARITY}/{dudek_file}", delimiter=",")
+    assert np.abs(boxes[1] - ref[1]).max() <= 1e-4

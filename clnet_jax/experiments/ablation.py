@@ -12,6 +12,8 @@ tracker does for every CLNet row):
   OS  clnet, same-sequence groups       DM  OS + diverse mining in training (the paper)
   mean_only  DM without sigma           sgd_finetune  K gradient steps on the first frame
   DM_official  DM weights, official (defective) label layout at tracking time
+  DM_running_bn  DM weights, encoder BN on running statistics at the first-frame adaptation
+                 (the official tracker uses the first crop's batch statistics)
 Writes ``<report_dir>/ablation.md`` with the table, plots and a distractor figure.
 """
 from __future__ import annotations
@@ -68,19 +70,21 @@ def train_rows(cfg, seed: int, workdir: str, rows: list[str]) -> dict:
         rt.train.lr = rt.train.lr_end
         weights["RT"] = trainer.train_stage(rt, "base", os.path.join(workdir, "RT"), base)
     for row in ("AN", "LE", "OS", "DM", "mean_only"):
-        if row in rows or (row == "DM" and "DM_official" in rows):
+        if row in rows or (row == "DM" and ({"DM_official", "DM_running_bn"} & set(rows))):
             rc = row_config(c, row)
             weights[row] = trainer.train_stage(rc, "clnet", os.path.join(workdir, row), base)
-    weights["DM_official"] = weights.get("DM")
+    weights["DM_official"] = weights["DM_running_bn"] = weights.get("DM")
     return weights
 
 
 def tracking_config(cfg, row: str):
     c = row_config(cfg, row)
     c.clnet.variant = {"BT": "none", "RT": "none", "sgd_finetune": "sgd_finetune",
-                       "DM_official": "clnet"}.get(row, c.clnet.variant)
+                       "DM_official": "clnet", "DM_running_bn": "clnet"}.get(row, c.clnet.variant)
     if row == "DM_official":
         c.clnet.label_layout = "official"
+    if row == "DM_running_bn":
+        c.clnet.encoder_bn = "running"
     return c
 
 

@@ -78,6 +78,44 @@ def _distractor_figure(per_seed, seqs, out_dir) -> str | None:
     return f"{s.name} (frames {', '.join(str(t + 1) for t in picks)}; mean IoU gain of DM over BT {gain:.2f})"
 
 
+def per_sequence_auc(per_seed: dict, row: str, seqs) -> np.ndarray:
+    """Success AUC of every (seed, sequence) of a row, (S, N), from the saved boxes."""
+    out = []
+    for s in per_seed:
+        boxes = per_seed[s][row]["boxes"]
+        out.append([float(np.mean(metrics.curves(q.gt, np.asarray(boxes[q.name]))[0]))
+                    for q in seqs])
+    return np.asarray(out)
+
+
+def paired_bootstrap(diff: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a (seeds, sequences) array of paired differences and its 95 % CI, resampling
+    seeds and sequences (both with replacement)."""
+    rng = np.random.default_rng(seed)
+    s, n = diff.shape
+    means = [diff[rng.integers(0, s, s)][:, rng.integers(0, n, n)].mean() for _ in range(reps)]
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(lo), float(hi)
+
+
+def _verdict(mean_lo_hi) -> str:
+    _, lo, hi = mean_lo_hi
+    return "better" if lo > 0 else "worse" if hi < 0 else "undecided (CI contains 0)"
+
+
+def paired_differences(per_seed: dict, rows: list[str], seqs) -> dict:
+    """Every row against BT and RT: paired per-sequence success-AUC differences with CIs."""
+    have = [q for q in seqs if all(q.name in per_seed[s][r]["boxes"] for s in per_seed
+                                   for r in rows)]
+    auc = {r: per_sequence_auc(per_seed, r, have) for r in rows}
+    out = {}
+    for ref in ("BT", "RT"):
+        if ref not in auc:
+            continue
+        out[ref] = {r: paired_bootstrap(auc[r] - auc[ref]) for r in rows if r != ref}
+    return out
+
+
 def write(cfg, per_seed: dict, seqs, paper: dict) -> dict:
     out_dir = cfg.ablation.report_dir
     os.makedirs(out_dir, exist_ok=True)
@@ -109,6 +147,14 @@ def write(cfg, per_seed: dict, seqs, paper: dict) -> dict:
               f"**{'holds' if holds else 'does not hold'}** here "
               f"({' / '.join(f'{r} {100 * auc[r]:.1f}' for r in chain)}).", "",
               "![success](ablation_success.png) ![precision](ablation_precision.png)", ""]
+    diffs = paired_differences(per_seed, rows, seqs)
+    for ref, d in diffs.items():
+        lines += [f"Paired difference against {ref} (per-sequence success AUC, points; mean and "
+                  "bootstrap 95 % CI over sequences and seeds):", "",
+                  "| row | difference | 95 % CI | verdict |", "|---|---|---|---|"]
+        lines += [f"| {r} | {100 * m:+.1f} | [{100 * lo:+.1f}, {100 * hi:+.1f}] | "
+                  f"{_verdict((m, lo, hi))} |" for r, (m, lo, hi) in d.items()]
+        lines.append("")
     if case:
         lines += ["Distractor case — white: ground truth, red: base tracker (BT), green: CLNet (DM):",
                   f"{case}", "", "![distractor](ablation_distractor.png)", ""]
@@ -117,7 +163,8 @@ def write(cfg, per_seed: dict, seqs, paper: dict) -> dict:
     slim = {s: {r: {k: v for k, v in per_seed[s][r].items() if k != "boxes"} for r in rows}
             for s in per_seed}
     with open(os.path.join(out_dir, "ablation.json"), "w") as f:
-        json.dump({"table": table, "per_seed": slim, "ordering_holds": holds}, f, indent=1)
+        json.dump({"table": table, "per_seed": slim, "ordering_holds": holds,
+                   "paired_differences": diffs}, f, indent=1)
     print("\n".join(lines[3:6 + len(rows)]))
     print(f"wrote {out_dir}/ablation.md")
     return {"table": table, "ordering_holds": holds}
