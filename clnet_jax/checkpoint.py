@@ -64,13 +64,22 @@ def missing_parts(tree: dict, arch: dict) -> list[str]:
     return out
 
 
+def _local_checkpointer() -> ocp.Checkpointer:
+    """Weights are host NumPy trees written or read by one process (in a multi-process job
+    by process 0 alone): no cross-process barrier."""
+    me = jax.process_index()
+    opts = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    return ocp.Checkpointer(ocp.PyTreeCheckpointHandler(multiprocessing_options=opts),
+                            multiprocessing_options=opts)
+
+
 def save(directory: str, tree: dict, arch: dict) -> None:
     """Writes atomically: a failed save never leaves a half-written directory in place."""
     directory = os.path.abspath(directory)
     tmp = directory + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    with ocp.PyTreeCheckpointer() as ckptr:
+    with _local_checkpointer() as ckptr:
         ckptr.save(os.path.join(tmp, "state"), jax.tree.map(np.asarray, tree))
     with open(os.path.join(tmp, "arch.json"), "w") as f:
         json.dump(arch, f, indent=1)
@@ -88,7 +97,7 @@ def load(directory: str) -> tuple[dict, dict]:
     try:
         with open(arch_file) as f:
             arch = json.load(f)
-        with ocp.PyTreeCheckpointer() as ckptr:
+        with _local_checkpointer() as ckptr:
             tree = ckptr.restore(os.path.join(directory, "state"))
     except Exception as e:  # orbax raises many types for damaged files
         raise CheckpointError(f"{directory}: corrupt checkpoint ({type(e).__name__}: {e})") from e

@@ -9,6 +9,7 @@ import ml_collections
 
 from clnet_jax import checkpoint
 from clnet_jax import config as config_lib
+from clnet_jax import distributed
 from clnet_jax import model as model_lib
 from clnet_jax import eval_data, eval_runner, metrics, runner, trainer
 from clnet_jax.data import builders
@@ -43,9 +44,10 @@ def run(cfg) -> dict:
         params = trainer.train_stage(cfg, stage, workdir, params)
         if stage == "base":
             base_params = params
-        print(f"{stage} stage done: weights in {workdir}/weights")
+        if distributed.is_main():
+            print(f"{stage} stage done: weights in {workdir}/weights")
     result = {"params": params}
-    if cfg.train.eval_after:
+    if cfg.train.eval_after and distributed.is_main():
         result["eval"] = evaluate_base_vs_clnet(cfg, base_params, params)
     return result
 

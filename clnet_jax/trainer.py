@@ -8,17 +8,18 @@ files. Re-running the same command resumes from the newest checkpoint, exactly.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import time
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
 from clnet_jax import checkpoint as ckpt_lib
 from clnet_jax import config as config_lib
+from clnet_jax import distributed
 from clnet_jax import train_step as ts
 from clnet_jax.data import builders, pipeline
 
@@ -79,22 +80,46 @@ class _Log:
             self.tb.close()
 
 
+def _data_state_path(workdir: str, step: int) -> str:
+    """Each process's data-iterator position at a checkpoint step (beside orbax's files:
+    orbax writes JSON items from process 0 only, and every process has its own)."""
+    return os.path.join(workdir, "data_state", f"p{jax.process_index()}", f"{step}.json")
+
+
+def _save_data_state(workdir: str, step: int, state: dict, keep: int) -> None:
+    path = _data_state_path(workdir, step)
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)
+    steps = sorted(int(n[:-5]) for n in os.listdir(folder) if n.endswith(".json"))
+    for old in steps[:-(keep + 1)]:  # pruned with the checkpoints (one spare)
+        os.remove(os.path.join(folder, f"{old}.json"))
+
+
 def train_stage(cfg, stage: str, workdir: str, init_params: dict,
                 max_steps: int | None = None) -> dict:
-    """Trains one stage from ``init_params`` (or resumes); returns tracker weights."""
+    """Trains one stage from ``init_params`` (or resumes); returns tracker weights.
+
+    Runs as one process or as every process of a ``jax.distributed`` job: the mesh spans all
+    devices, each process feeds its block of the global batch, checkpoints are written and
+    restored collectively, and only process 0 logs.
+    """
     cfg = stage_config(cfg, stage)
     t = cfg.train
+    main = distributed.is_main()
     os.makedirs(workdir, exist_ok=True)
-    devices = np.array(jax.devices())
-    if t.groups_per_batch % len(devices):
+    mesh = distributed.data_mesh()
+    n_dev = mesh.devices.size
+    if t.groups_per_batch % n_dev:
         raise ValueError(f"train.groups_per_batch={t.groups_per_batch} is not divisible by "
-                         f"{len(devices)} devices")
-    mesh = Mesh(devices, ("data",))
-    replicated, sharded = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+                         f"{n_dev} devices")
     total = t.epochs * t.steps_per_epoch
-    state = jax.device_put(ts.init_state(cfg, stage, init_params, t.seed), replicated)
+    state = distributed.replicate(ts.init_state(cfg, stage, init_params, t.seed), mesh)
     source = train_source(cfg)
-    data = pipeline.make_iterator(source, cfg, t.seed, t.groups_per_batch, total)
+    data = pipeline.make_iterator(source, cfg, t.seed, t.groups_per_batch, total,
+                                  jax.process_index(), jax.process_count())
     mgr = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "ckpt")),
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
@@ -102,38 +127,50 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
     start = mgr.latest_step() or 0
     if start:
         restored = mgr.restore(start, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(state), data=ocp.args.JsonRestore()))
-        state = jax.device_put(restored["state"], replicated)
-        data.set_state(restored["data"])
-        print(f"resumed {stage} from step {start} ({workdir})")
-    log = _Log(workdir, start)
+            state=ocp.args.StandardRestore(state)))
+        state = restored["state"]
+        with open(_data_state_path(workdir, start)) as f:
+            data.set_state(json.load(f))
+        if main:
+            print(f"resumed {stage} from step {start} ({workdir})")
+    log = _Log(workdir, start) if main else None
     step_fn = ts.make_train_step(cfg, stage, mesh)
     end = total if max_steps is None else min(total, max_steps)
     pairs = t.groups_per_batch * t.pairs_per_group
-    bar = tqdm(range(start, end), initial=start, total=end, desc=f"train {stage}", unit="step")
+    bar = tqdm(range(start, end), initial=start, total=end, desc=f"train {stage}", unit="step",
+               disable=not main)
     tick = time.perf_counter()
     for step in bar:
-        batch = next(data)
-        skipped = int(np.sum(batch.pop("skipped")))
-        state, aux = step_fn(state, jax.device_put(batch, sharded), step)
-        aux = {k: float(v) for k, v in jax.device_get(aux).items()}
+        batch = distributed.global_batch(next(data), mesh)
+        skipped = batch.pop("skipped")  # unusable sequences replaced, over the global batch
+        state, aux = step_fn(state, batch, step)
+        aux = {k: float(v) for k, v in distributed.to_host(aux).items()}
         if not np.isfinite(aux["loss"]):
             mgr.wait_until_finished()
             raise TrainingError(
                 f"{stage}: loss is {aux['loss']} at step {step + 1}; stopped. Checkpoints are "
                 f"intact (latest: step {mgr.latest_step()}) in {workdir}/ckpt")
         now = time.perf_counter()
-        row = dict(aux, step=step + 1, pairs_per_s=pairs / max(now - tick, 1e-9), skipped=skipped)
+        row = dict(aux, step=step + 1, pairs_per_s=pairs / max(now - tick, 1e-9),
+                   skipped=int(distributed.to_host(_sum(skipped))))
         tick = now
-        if (step + 1) % t.log_every == 0 or step + 1 == end:
+        if main and ((step + 1) % t.log_every == 0 or step + 1 == end):
             log.write(row)
             bar.set_postfix(loss=f"{aux['loss']:.4f}", lr=f"{aux['lr']:.2g}")
-        mgr.save(step + 1, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data.get_state())),
-            force=step + 1 == end)
+        if mgr.save(step + 1, args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
+                    force=step + 1 == end):
+            _save_data_state(workdir, step + 1, data.get_state(), t.keep_checkpoints)
     mgr.wait_until_finished()
-    log.close()
-    params = jax.device_get(ts.params_from_state(state, stage))
-    arch = dict(config_lib.arch_from_config(cfg), clnet=stage == "clnet")
-    ckpt_lib.save(os.path.join(workdir, "weights"), params, arch)
+    if log is not None:
+        log.close()
+    params = distributed.to_host(ts.params_from_state(state, stage))
+    if main:
+        arch = dict(config_lib.arch_from_config(cfg), clnet=stage == "clnet")
+        ckpt_lib.save(os.path.join(workdir, "weights"), params, arch)
+    distributed.barrier(f"{workdir}/weights")
     return params
+
+
+@jax.jit
+def _sum(x):
+    return jax.numpy.sum(x)

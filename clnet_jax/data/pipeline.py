@@ -117,10 +117,44 @@ class GroupSampler:
         return {k: np.stack(v) for k, v in out.items()}
 
 
-def make_iterator(source, cfg, seed: int, groups_per_batch: int, num_batches: int):
-    """A checkpointable grain iterator of batches (G groups of n pairs)."""
-    ds = (grain.MapDataset.range(num_batches * groups_per_batch)
-          .random_map(GroupSampler(source, cfg), seed=seed)
-          .batch(groups_per_batch, drop_remainder=True))
-    opts = grain.ReadOptions(num_threads=cfg.data.threads, prefetch_buffer_size=2 * groups_per_batch)
+class _GlobalIndex:
+    """Local element j of process block ``start`` -> global group index (picklable)."""
+
+    def __init__(self, local: int, global_size: int, start: int):
+        self.local, self.global_size, self.start = local, global_size, start
+
+    def __call__(self, j) -> int:
+        return (j // self.local) * self.global_size + self.start + j % self.local
+
+
+class _Seeded:
+    """Element = global group index -> the group, with an rng derived from (seed, index):
+    the same group whichever process draws it."""
+
+    def __init__(self, sampler: GroupSampler, seed: int):
+        self.sampler, self.seed = sampler, seed
+
+    def __call__(self, index) -> dict[str, Any]:
+        return self.sampler(int(index), np.random.default_rng([self.seed, int(index)]))
+
+
+def make_iterator(source, cfg, seed: int, groups_per_batch: int, num_batches: int,
+                  process_index: int = 0, process_count: int = 1):
+    """A checkpointable grain iterator of this process's block of every global batch.
+
+    Global batch s holds the groups s*G .. s*G + G - 1; process p draws the contiguous block
+    p*G/P .. (p+1)*G/P - 1 of it. Every group is a pure function of (seed, global index),
+    so the global batch, and hence training, is the same for any number of processes (and
+    devices).
+    """
+    if groups_per_batch % process_count:
+        raise ValueError(f"train.groups_per_batch={groups_per_batch} is not divisible by "
+                         f"{process_count} processes")
+    local = groups_per_batch // process_count
+    start = process_index * local
+    ds = (grain.MapDataset.range(num_batches * local)
+          .map(_GlobalIndex(local, groups_per_batch, start))
+          .map(_Seeded(GroupSampler(source, cfg), seed))
+          .batch(local, drop_remainder=True))
+    opts = grain.ReadOptions(num_threads=cfg.data.threads, prefetch_buffer_size=2 * local)
     return iter(ds.to_iter_dataset(opts))
