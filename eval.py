@@ -7,6 +7,10 @@
 
 Writes RESULTS/<dataset>/<tracker>/<sequence>.txt (pysot layout; reruns skip finished
 sequences), then prints a summary table and writes summary.json beside the results.
+
+As N processes (``--coordinator_address --num_processes --process_id``, or a cluster's
+environment) the sequences are split by process index; each process writes its own result
+files and process 0 waits for all, then writes the summary.
 """
 import json
 import os
@@ -15,8 +19,10 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+import jax
+
 from clnet_jax import compare as compare_lib
-from clnet_jax import eval_data, eval_runner, metrics, runner
+from clnet_jax import distributed, eval_data, eval_runner, metrics, runner
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "a configs/*.py file")
 flags.DEFINE_string("checkpoint", None, "weights directory (python -m clnet_jax.convert ...)")
@@ -28,12 +34,16 @@ flags.DEFINE_string("tracker_name", None, "defaults to the config's name")
 flags.DEFINE_integer("batch", 1, "sequences tracked at once (vmapped, grouped by frame size)")
 flags.DEFINE_string("toolkit", "got10k", "metric convention: got10k or pysot")
 flags.DEFINE_multi_string("compare", None, "result folders to compare (no tracking)")
+flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process)")
+flags.DEFINE_integer("num_processes", None, "number of processes in the job")
+flags.DEFINE_integer("process_id", None, "this process's index, 0..N-1")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     seqs, problems = eval_data.load(FLAGS.dataset, FLAGS.data_dir)
     if FLAGS.compare:
         out = os.path.join(FLAGS.results_dir, FLAGS.dataset, "compare")
@@ -48,10 +58,14 @@ def main(argv):
     params = runner.load_params(cfg, FLAGS.checkpoint)
     if FLAGS.dataset.startswith("vot"):
         return _vot(cfg, params, seqs, problems, name)
-    status = eval_runner.run_dataset(cfg, params, seqs, FLAGS.results_dir, FLAGS.dataset,
-                                     name, FLAGS.batch)
-    status.update({k: f"failed: {v}" for k, v in problems.items()})
     folder = os.path.join(FLAGS.results_dir, FLAGS.dataset, name)
+    mine = seqs[jax.process_index()::jax.process_count()]  # every process its share
+    status = eval_runner.run_dataset(cfg, params, mine, FLAGS.results_dir, FLAGS.dataset,
+                                     name, FLAGS.batch)
+    status = _gather_status(status, folder)
+    if not distributed.is_main():
+        return
+    status.update({k: f"failed: {v}" for k, v in problems.items()})
     got10k = any(s.meta for s in seqs)  # GOT-10k val: its own protocol
     scored = compare_lib.read_results(folder, seqs, with_meta=got10k)
     summary = metrics.got10k_summary(scored) if got10k else metrics.summarize(scored, FLAGS.toolkit)
@@ -71,6 +85,24 @@ def main(argv):
     with open(os.path.join(folder, "summary.json"), "w") as f:
         json.dump(report, f, indent=1)
     print(f"wrote {folder}/summary.json")
+
+
+def _gather_status(status: dict, folder: str) -> dict:
+    """Every process's per-sequence status, merged on process 0 after all have finished."""
+    if jax.process_count() == 1:
+        return status
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f".status_p{jax.process_index()}.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(status, f)
+    os.replace(path + ".tmp", path)
+    distributed.barrier("eval: every process has tracked its sequences")
+    merged = {}
+    for i in range(jax.process_count()):
+        with open(os.path.join(folder, f".status_p{i}.json")) as f:
+            merged.update(json.load(f))
+    distributed.barrier("eval: statuses read")
+    return merged
 
 
 def _vot(cfg, params, seqs, problems, name):

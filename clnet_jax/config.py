@@ -14,7 +14,8 @@ def base_config() -> ml_collections.ConfigDict:
         stride=8, ratios=[0.33, 0.5, 1, 2, 3], scales=[8]))
     c.track = ml_collections.ConfigDict(dict(
         exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
-        penalty_k=0.05, window_influence=0.42, lr=0.38))
+        penalty_k=0.05, window_influence=0.42, lr=0.38,
+        compute_dtype="float32"))  # 'bfloat16': convolutions in bf16 (GPU speed path)
     # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
     # encoder_bn: how g_a's BN normalises at the first-frame adaptation. 'batch' (default,
     # the official tracker: statistics of the first crop's 25x25 hidden map) or 'running'
@@ -35,6 +36,8 @@ def base_config() -> ml_collections.ConfigDict:
     # `python -m clnet_jax.convert resnet50.model DIR` (ImageNet start, as upstream).
     # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
     # option; the official code freezes them and learns only their per-video change).
+    # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
+    # statistics, heads and losses stay float32.
     c.train = ml_collections.ConfigDict(dict(
         stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
         epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
@@ -44,7 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="",
         clnet_pairs_per_group=16, clnet_epochs=0, clnet_train_theta0=False,
-        clnet_train_fusion=False,
+        clnet_train_fusion=False, compute_dtype="float32",
         diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test"))
     return c

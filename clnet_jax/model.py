@@ -44,6 +44,8 @@ class BatchNorm(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (c,))
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,))
         ra_var = self.variable("batch_stats", "var", jnp.ones, (c,))
+        dtype = x.dtype
+        x = x.astype(jnp.float32)  # statistics and normalisation in float32 (bf16 compute)
         if not train:
             mean, var = ra_mean.value, ra_var.value
         else:
@@ -60,7 +62,8 @@ class BatchNorm(nn.Module):
                 m = self.momentum
                 ra_mean.value = (1 - m) * ra_mean.value + m * mean
                 ra_var.value = (1 - m) * ra_var.value + m * var * (n / jnp.maximum(n - 1, 1))
-        return (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
+        return y.astype(dtype)
 
 
 class ConvBN(nn.Module):
@@ -76,9 +79,10 @@ class ConvBN(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         p = self.padding
+        # the convolution runs in the input's dtype (bfloat16 compute), weights stay float32
         x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
                     padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
-                    name="conv")(x)
+                    dtype=x.dtype, name="conv")(x)
         x = BatchNorm(self.axis_name, name="bn")(x, train)
         return nn.relu(x) if self.relu else x
 
@@ -197,6 +201,7 @@ class SiamRPN(nn.Module):
     hidden: int = 256
     center_size: int = 7
     axis_name: str | None = None  # BN statistics synchronised over this mapped axis
+    dtype: str = "float32"  # compute dtype of convolutions ('bfloat16': params stay float32)
 
     def setup(self):
         ax = self.axis_name
@@ -215,7 +220,7 @@ class SiamRPN(nn.Module):
         ``train``): the same for the backbone, or the names of its layers that do.
         """
         bt = train if backbone_train is None else backbone_train
-        feats = self.backbone(img.astype(jnp.float32), bt)
+        feats = self.backbone(img.astype(self.dtype), bt)
         outs = []
         for l, f in zip(self.used_layers, feats):
             f = self.neck[str(l)](f, train)
@@ -237,7 +242,9 @@ class SiamRPN(nn.Module):
         for l, f in zip(self.used_layers, xf):
             out[f"rpn{l}"] = {}
             for b in BRANCHES:
-                out[f"rpn{l}"][b] = self.rpn[f"{l}_{b}"](kernels[f"rpn{l}"][b], f, train)
+                # hidden maps leave in float32: theta_1, CLNet and the losses run in float32
+                out[f"rpn{l}"][b] = self.rpn[f"{l}_{b}"](
+                    kernels[f"rpn{l}"][b].astype(self.dtype), f, train).astype(jnp.float32)
         return out
 
     def __call__(self, z: Array, x: Array, train: bool = False, backbone_train=None) -> dict:
@@ -274,9 +281,12 @@ def rpn_outputs(heads: dict, hidden: dict) -> tuple[Array, Array]:
     return fuse_levels(cls, heads["cls_weight"]), fuse_levels(loc, heads["loc_weight"])
 
 
-def model_from_config(cfg, axis_name: str | None = None) -> SiamRPN:
+def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32") -> SiamRPN:
+    if dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {dtype!r}")
     return SiamRPN(width=cfg.width, blocks=tuple(cfg.blocks), used_layers=tuple(cfg.used_layers),
-                   neck_channels=cfg.neck_channels, hidden=cfg.hidden, axis_name=axis_name)
+                   neck_channels=cfg.neck_channels, hidden=cfg.hidden, axis_name=axis_name,
+                   dtype=dtype)
 
 
 def init_params(cfg, key) -> dict:

@@ -73,7 +73,7 @@ class Tracker(NamedTuple):
 
 def make_tracker(cfg) -> Tracker:
     """Builds the pure ``init``/``step`` functions for a config (not jitted here)."""
-    net = model_lib.model_from_config(cfg.model)
+    net = model_lib.model_from_config(cfg.model, dtype=cfg.track.get("compute_dtype", "float32"))
     geo = geometry(cfg)
     t = cfg.track
     anchors = jnp.asarray(geo.anchors)

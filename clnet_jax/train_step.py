@@ -186,7 +186,7 @@ def make_train_step(cfg, stage: str, mesh: Mesh) -> Callable:
     if t.bn_sync not in ("global", "per_device"):
         raise ValueError(f"train.bn_sync must be 'global' or 'per_device', got {t.bn_sync!r}")
     bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
-    net = model_lib.model_from_config(cfg.model, bn_axis)
+    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
     opt = make_optimizer(cfg, stage)
 
     def base_local(trainable, frozen, batch, keys, layers):

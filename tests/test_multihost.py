@@ -4,6 +4,7 @@ Select with ``pytest -k multihost``. Each process runs ``train.py`` exactly as a
 would on a cluster (``--coordinator_address --num_processes --process_id``).
 """
 import csv
+import json
 import os
 import signal
 import socket
@@ -137,3 +138,42 @@ def test_multihost_kill_both_processes_then_resume(tmp_path, runs, data_dir):
     for stage in ("base", "clnet"):
         np.testing.assert_allclose(_losses(str(work), stage)[:, 1],
                                    _losses(runs["2proc"]["workdir"], stage)[:, 1], rtol=1e-6)
+
+
+def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_weights):
+    import shutil
+    from conftest import DUDEK, PARITY
+    data = tmp_path / "data"
+    shutil.copytree(DUDEK, data / "Dudek")
+    shutil.copytree(os.path.join(PARITY, "synthetic_video"), data / "synth")
+    shutil.copytree(data / "synth", data / "synth_broken")
+    (data / "synth_broken" / "img" / "0005.png").write_bytes(b"garbage")
+    cmd = [sys.executable, "eval.py", f"--config={ROOT}/configs/siamrpn_tiny.py",
+           f"--checkpoint={tiny_weights}", "--dataset=folder", f"--data_dir={data}"]
+    one = subprocess.run(cmd + [f"--results_dir={tmp_path / 'one'}"], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    port = _free_port()
+    procs = [subprocess.Popen(cmd + [f"--results_dir={tmp_path / 'two'}",
+                                     f"--coordinator_address=localhost:{port}",
+                                     "--num_processes=2", f"--process_id={i}"],
+                              cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    (out0, _), (out1, _) = _wait(procs, timeout=300)
+    assert "FAILED synth_broken" in out0 and "summary.json" in out0 and "summary.json" not in out1
+    a = tmp_path / "one" / "folder" / "siamrpn_tiny"
+    b = tmp_path / "two" / "folder" / "siamrpn_tiny"
+    for name in ("Dudek", "synth"):
+        np.testing.assert_array_equal(np.loadtxt(a / f"{name}.txt", delimiter=","),
+                                      np.loadtxt(b / f"{name}.txt", delimiter=","))
+    sa, sb = (json.load(open(d / "summary.json")) for d in (a, b))
+    assert sa["summary"] == sb["summary"] and sa["sequences"] == sb["sequences"]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    from clnet_jax import convert
+    from conftest import PARITY
+    d = str(tmp_path_factory.mktemp("w") / "siamrpn")
+    assert convert.main([os.path.join(PARITY, "siamrpn_tiny.pth"), d]) == 0
+    return d

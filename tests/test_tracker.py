@@ -121,3 +121,16 @@ def test_nonfinite_outputs_keep_the_previous_box_and_are_counted(tiny_params, sy
     good = runner.SequenceTracker(cfg, tiny_params)
     good.track(frames[:5], gt[0])
     assert good.nonfinite_frames == 0
+
+
+def test_bfloat16_tracking_stays_close_to_float32(tiny_params, dudek):
+    """track.compute_dtype='bfloat16': convolutions in bf16, heads/state in float32. The
+    random-weight tiny model has near-flat scores, so rollouts part after a few frames;
+    the first tracked frames agree."""
+    frames, gt = dudek
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = config("siamrpn_tiny", **{"track.compute_dtype": dtype})
+        out[dtype], _ = runner.SequenceTracker(cfg, tiny_params).track(frames[:3], gt[0])
+    assert np.all(np.isfinite(out["bfloat16"]))
+    assert _iou(out["bfloat16"][1:], out["float32"][1:]).min() >= 0.99
