@@ -50,6 +50,10 @@ def main(argv):
         scores = compare_lib.compare(FLAGS.compare, seqs, out, FLAGS.dataset, FLAGS.toolkit)
         _table(scores)
         print(f"plots: {out}/success_plot.png, {out}/precision_plot.png")
+        attrs = sorted(next(iter(scores.values())).get("attributes", {})) if scores else []
+        if attrs:
+            print(f"per attribute ({', '.join(attrs)}): {out}/success_plot_<attr>.png, "
+                  f"{out}/precision_plot_<attr>.png")
         return
     cfg = _CONFIG.value
     if cfg is None or FLAGS.checkpoint is None:
@@ -66,7 +70,7 @@ def main(argv):
     if not distributed.is_main():
         return
     status.update({k: f"failed: {v}" for k, v in problems.items()})
-    got10k = any(s.meta for s in seqs)  # GOT-10k val: its own protocol
+    got10k = any(s.meta and "cover" in s.meta for s in seqs)  # GOT-10k val: its own protocol
     scored = compare_lib.read_results(folder, seqs, with_meta=got10k)
     summary = metrics.got10k_summary(scored) if got10k else metrics.summarize(scored, FLAGS.toolkit)
     protocol = "got10k" if got10k else "otb"

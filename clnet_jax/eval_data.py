@@ -28,7 +28,7 @@ class EvalSequence(NamedTuple):
     frames: list          # file paths or encoded image bytes
     gt: np.ndarray        # (N, 4) x, y, w, h; NaN where unknown
     init_only: bool       # only the first box is known: tracked, not scored
-    meta: dict | None = None  # GOT-10k: {'cover': (N,), 'resolution': (W, H)}
+    meta: dict | None = None  # GOT-10k: {'cover', 'resolution'}; pysot JSON: {'attr': [...]}
 
 
 def _images(d: str) -> list[str]:
@@ -87,7 +87,8 @@ def pysot_json(root: str, name: str) -> tuple[list[EvalSequence], dict[str, str]
         frames = [os.path.join(root, p) for p in m["img_names"]]
         try:
             gt = np.asarray(m["gt_rect"], np.float64).reshape(-1, 4)
-            seqs.append(_sequence(seq, frames, gt, f"{name}.json:{seq}"))
+            s = _sequence(seq, frames, gt, f"{name}.json:{seq}")
+            seqs.append(s._replace(meta={"attr": list(m.get("attr", []))}))
         except ValueError as e:
             problems[seq] = str(e)
     return seqs, problems

@@ -273,3 +273,27 @@ def test_track_py_writes_video_and_stills(tmp_path, weights_dir):
     cap = cv2.VideoCapture(str(tmp_path / "out.mp4"))
     ok, frame = cap.read()
     assert ok and frame.shape == (480, 720, 3)
+
+
+def test_compare_draws_per_attribute_plots_from_pysot_json(tmp_path):
+    """OTB/UAV123/LaSOT JSON files carry attributes: one pair of plots per attribute."""
+    rng = np.random.default_rng(0)
+    meta = {}
+    for name, attr in (("a", ["IV", "OCC"]), ("b", ["OCC"]), ("c", ["SV"])):
+        _seq(tmp_path / "data", name, 4, [[10, 10, 30, 30]] * 4)
+        meta[name] = {"img_names": [f"{name}/img/{i + 1:04d}.jpg" for i in range(4)],
+                      "gt_rect": [[10, 10, 30, 30]] * 4, "attr": attr}
+    (tmp_path / "data" / "OTB100.json").write_text(json.dumps(meta))
+    seqs, _ = eval_data.load("otb100", str(tmp_path / "data"))
+    for tracker, noise in (("good", 1.0), ("bad", 12.0)):
+        d = tmp_path / "res" / tracker
+        d.mkdir(parents=True)
+        for s in seqs:
+            np.savetxt(d / f"{s.name}.txt", s.gt + rng.normal(0, noise, s.gt.shape), delimiter=",")
+    scores = compare.compare([str(tmp_path / "res" / "good"), str(tmp_path / "res" / "bad")],
+                             seqs, str(tmp_path / "plots"), "OTB100")
+    assert set(scores["good"]["attributes"]) == {"IV", "OCC", "SV"}
+    assert scores["good"]["attributes"]["OCC"]["sequences"] == 2
+    for attr in ("IV", "OCC", "SV"):
+        for kind in ("success", "precision"):
+            assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot_{attr}.png") > 10_000
