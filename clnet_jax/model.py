@@ -45,7 +45,7 @@ class BatchNorm(nn.Module):
         ra_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,))
         ra_var = self.variable("batch_stats", "var", jnp.ones, (c,))
         dtype = x.dtype
-        x = x.astype(jnp.float32)  # statistics and normalisation in float32 (bf16 compute)
+        x = x.astype(jnp.promote_types(dtype, jnp.float32))  # statistics in >= float32
         if not train:
             mean, var = ra_mean.value, ra_var.value
         else:
@@ -63,7 +63,7 @@ class BatchNorm(nn.Module):
                 ra_mean.value = (1 - m) * ra_mean.value + m * mean
                 ra_var.value = (1 - m) * ra_var.value + m * var * (n / jnp.maximum(n - 1, 1))
         y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
-        return y.astype(dtype)
+        return y.astype(dtype) if dtype == jnp.bfloat16 else y
 
 
 class ConvBN(nn.Module):
@@ -82,7 +82,7 @@ class ConvBN(nn.Module):
         # the convolution runs in the input's dtype (bfloat16 compute), weights stay float32
         x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
                     padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
-                    dtype=x.dtype, name="conv")(x)
+                    dtype=jnp.bfloat16 if x.dtype == jnp.bfloat16 else None, name="conv")(x)
         x = BatchNorm(self.axis_name, name="bn")(x, train)
         return nn.relu(x) if self.relu else x
 
@@ -220,7 +220,7 @@ class SiamRPN(nn.Module):
         ``train``): the same for the backbone, or the names of its layers that do.
         """
         bt = train if backbone_train is None else backbone_train
-        feats = self.backbone(img.astype(self.dtype), bt)
+        feats = self.backbone(img.astype(jnp.float32 if self.dtype == "float32" else self.dtype), bt)
         outs = []
         for l, f in zip(self.used_layers, feats):
             f = self.neck[str(l)](f, train)
@@ -243,8 +243,10 @@ class SiamRPN(nn.Module):
             out[f"rpn{l}"] = {}
             for b in BRANCHES:
                 # hidden maps leave in float32: theta_1, CLNet and the losses run in float32
-                out[f"rpn{l}"][b] = self.rpn[f"{l}_{b}"](
-                    kernels[f"rpn{l}"][b].astype(self.dtype), f, train).astype(jnp.float32)
+                k = kernels[f"rpn{l}"][b]
+                h = self.rpn[f"{l}_{b}"](k.astype(f.dtype) if self.dtype == "bfloat16" else k,
+                                         f, train)
+                out[f"rpn{l}"][b] = h.astype(jnp.promote_types(h.dtype, jnp.float32))
         return out
 
     def __call__(self, z: Array, x: Array, train: bool = False, backbone_train=None) -> dict:
