@@ -156,7 +156,7 @@ class ResNet(nn.Module):
         plan = [(1, 1), (2, 1), (1, 2), (1, 4)]  # (stride, dilation) of layers 1..4
         for layer in range(1, max(self.used_layers) + 1):
             name = f"layer{layer}"
-            if name in layers or "stem" in layers:
+            if name in layers:
                 frozen_prefix = False
             if frozen_prefix:
                 x = jax.lax.stop_gradient(x)
