@@ -30,17 +30,19 @@ def main() -> None:
     ap.add_argument("--config", default="configs/clnet_r50.py")
     ap.add_argument("--iters", type=int, default=9)
     ap.add_argument("--frame", default="480,640")
+    ap.add_argument("--compute_dtype", default="float32", help="track.compute_dtype")
     ap.add_argument("--out", default="results/bench/clnet_overhead.json")
     args = ap.parse_args()
     h, w = map(int, args.frame.split(","))
     frame = jnp.asarray(np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8))
     box = jnp.asarray([w / 2 - 40, h / 2 - 30, 80, 60], jnp.float32)
-    cfg = config_lib.from_file(args.config)
+    dtype = {"track.compute_dtype": args.compute_dtype}
+    cfg = config_lib.from_file(args.config, dtype)
     params = model_lib.init_params(cfg, jax.random.key(0))
     params["clnet"] = variants_lib.get_variant("clnet").init_params(jax.random.key(1), cfg)
     timings, steps, hlo = {}, {}, {}
     for variant in ("none", "clnet", "sgd_finetune"):
-        c = config_lib.from_file(args.config, {"clnet.variant": variant})
+        c = config_lib.from_file(args.config, {"clnet.variant": variant, **dtype})
         fns = tracker_lib.make_tracker(c)
         init, step = jax.jit(fns.init), jax.jit(fns.step)
         state = init(params, frame, box)

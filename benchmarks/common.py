@@ -29,9 +29,13 @@ def time_call(fn, *args, iters: int = 5, warmup: int = 1) -> float:
     return times[len(times) // 2]
 
 
-def matmul_peak_flops(n: int = 2048, iters: int = 5) -> float:
-    """Measured float32 matmul throughput (FLOP/s): the 'peak' we compare against."""
-    a = jnp.ones((n, n), jnp.float32)
+def matmul_peak_flops(n: int | None = None, iters: int = 5, dtype: str = "float32") -> float:
+    """Measured matmul throughput (FLOP/s) in ``dtype``: the 'peak' we compare against.
+
+    2048² on a CPU; 8192² on an accelerator, where a smaller product is too short to time.
+    """
+    n = n or (2048 if jax.default_backend() == "cpu" else 8192)
+    a = jnp.ones((n, n), jnp.dtype(dtype))
     f = jax.jit(lambda x: x @ x)
     return 2 * n ** 3 / time_call(f, a, iters=iters)
 

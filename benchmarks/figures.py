@@ -15,17 +15,18 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _run(script: str, args: list[str]) -> dict:
-    out = os.path.join(tempfile.mkdtemp(), "out.json")
+def _run(script: str, args: list[str], out: str) -> dict:
+    """Runs one benchmark script; its JSON lands at ``out`` (kept even if a later one fails)."""
     cmd = [sys.executable, os.path.join(ROOT, "benchmarks", script), *args, f"--out={out}"]
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=ROOT))
+                         env=dict(os.environ, PYTHONPATH=path))
+    print(res.stdout, flush=True)
     if res.returncode != 0:
         return {"error": res.stderr[-500:]}
     with open(out) as f:
@@ -37,6 +38,9 @@ def main() -> None:
     from benchmarks import common
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reduced", action="store_true", help="tiny models (default on CPU)")
+    ap.add_argument("--compute_dtype", default="float32",
+                    help="float32 or bfloat16 (the accelerator speed path)")
+    ap.add_argument("--parts", default="track,clnet,train", help="which benchmarks to run")
     ap.add_argument("--out", default="results/bench/figures.json")
     args = ap.parse_args()
     reduced = args.reduced or jax.default_backend() == "cpu"
@@ -50,9 +54,14 @@ def main() -> None:
                 "clnet": ["--config=configs/clnet_r50.py"],
                 "train": ["--configs=configs/clnet_r50.py", f"--devices={n_dev}",
                           "--groups=16", "--pairs=2", "--iters=5"]}
-    track = _run("track_speed.py", plan["track"])
-    clnet = _run("clnet_overhead.py", plan["clnet"])
-    train = _run("train_speed.py", plan["train"])
+    dtype = [f"--compute_dtype={args.compute_dtype}"]
+    parts = args.parts.split(",")
+    skipped = {"skipped": True}
+    stem = os.path.splitext(args.out)[0]
+    track, clnet, train = (
+        _run(script, plan[name] + dtype, f"{stem}.{name}.json") if name in parts else skipped
+        for name, script in (("track", "track_speed.py"), ("clnet", "clnet_overhead.py"),
+                             ("train", "train_speed.py")))
     rows = []
     for r in track.get("rows", []):
         rows.append({"figure": f"tracker fps, batch {r['batch']}", "value": r["frames_per_s"],
@@ -70,9 +79,10 @@ def main() -> None:
             rows.append({"figure": f"{name} benchmark failed", "value": "-",
                          "note": res["error"].strip().splitlines()[-1][:80]})
     print(f"{'reduced (tiny models)' if reduced else 'full size (r50)'} on "
-          f"{jax.default_backend()} ({n_dev} local devices)")
+          f"{jax.default_backend()} ({n_dev} local devices), compute {args.compute_dtype}")
     print(common.table(rows, ["figure", "value", "note"]))
-    common.write_json(args.out, {"reduced": reduced, "rows": rows, "track_speed": track,
+    common.write_json(args.out, {"reduced": reduced, "compute_dtype": args.compute_dtype,
+                                 "rows": rows, "track_speed": track,
                                  "clnet_overhead": clnet, "train_speed": train})
 
 

@@ -29,14 +29,15 @@ def main() -> None:
     ap.add_argument("--batches", default="1,2,4,8")
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--frame", default="480,640", help="frame H,W")
+    ap.add_argument("--compute_dtype", default="float32", help="track.compute_dtype")
     ap.add_argument("--out", default="results/bench/track_speed.json")
     args = ap.parse_args()
-    cfg = config_lib.from_file(args.config)
+    cfg = config_lib.from_file(args.config, {"track.compute_dtype": args.compute_dtype})
     params = model_lib.init_params(cfg, jax.random.key(0))
     fns = tracker_lib.make_tracker(cfg)
     h, w = map(int, args.frame.split(","))
     rng = np.random.default_rng(0)
-    peak = common.matmul_peak_flops()
+    peak = common.matmul_peak_flops(dtype=args.compute_dtype)
     rows = []
     for b in map(int, args.batches.split(",")):
         frames = jnp.asarray(rng.integers(0, 256, (b, h, w, 3), dtype=np.uint8))
@@ -51,9 +52,10 @@ def main() -> None:
                      "gflop_per_frame": round(flops / 1e9, 2),
                      "frac_of_matmul_peak": round(flops * b / sec / peak, 3)})
         print(rows[-1], flush=True)
-    print(f"\nmatmul peak: {peak / 1e9:.1f} GFLOP/s on {jax.devices()[0].platform}")
+    print(f"\n{args.compute_dtype} matmul peak: {peak / 1e9:.1f} GFLOP/s on {jax.devices()[0].platform}")
     print(common.table(rows, list(rows[0])))
     common.write_json(args.out, {"config": args.config, "frame": [h, w], "rows": rows,
+                                 "compute_dtype": args.compute_dtype,
                                  "matmul_peak_gflops": peak / 1e9})
 
 

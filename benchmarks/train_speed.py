@@ -23,7 +23,7 @@ import jax, numpy as np
 from jax.sharding import Mesh
 sys.path.insert(0, ROOT)
 from clnet_jax import config as C, model as M, train_step as TS, trainer
-cfg = C.from_file(CONFIG, {'train.groups_per_batch': GROUPS})
+cfg = C.from_file(CONFIG, {'train.groups_per_batch': GROUPS, 'train.compute_dtype': DTYPE})
 c = trainer.stage_config(cfg, STAGE)
 c.train.pairs_per_group = PAIRS
 mesh = Mesh(np.array(jax.devices()[:DEVICES]), ('data',))
@@ -46,10 +46,11 @@ print(json.dumps({'pairs_per_s': g * n / dt, 's_per_step': dt}))
 """
 
 
-def measure(config: str, stage: str, devices: int, groups: int, pairs: int, iters: int) -> dict:
+def measure(config: str, stage: str, devices: int, groups: int, pairs: int, iters: int,
+            dtype: str = "float32") -> dict:
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     code = (f"ROOT={ROOT!r}; CONFIG={config!r}; STAGE={stage!r}; DEVICES={devices}; "
-            f"GROUPS={groups}; PAIRS={pairs}; ITERS={iters}\n" + WORKER)
+            f"GROUPS={groups}; PAIRS={pairs}; ITERS={iters}; DTYPE={dtype!r}\n" + WORKER)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1]}
@@ -64,20 +65,23 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=2)
     ap.add_argument("--iters", type=int, default=2)
+    ap.add_argument("--compute_dtype", default="float32", help="train.compute_dtype")
     ap.add_argument("--out", default="results/bench/train_speed.json")
     args = ap.parse_args()
     rows = []
     for config in args.configs.split(","):
         for stage in ("base", "clnet"):
             for d in map(int, args.devices.split(",")):
-                r = measure(os.path.join(ROOT, config), stage, d, args.groups, args.pairs, args.iters)
+                r = measure(os.path.join(ROOT, config), stage, d, args.groups, args.pairs, args.iters,
+                            args.compute_dtype)
                 rows.append({"config": os.path.basename(config), "stage": stage, "devices": d,
                              "pairs_per_s": round(r.get("pairs_per_s", float("nan")), 2),
                              "s_per_step": round(r.get("s_per_step", float("nan")), 3),
                              "error": r.get("error", "")})
                 print(rows[-1], flush=True)
     print(common.table(rows, ["config", "stage", "devices", "pairs_per_s", "s_per_step"]))
-    common.write_json(args.out, {"rows": rows, "groups": args.groups, "pairs": args.pairs})
+    common.write_json(args.out, {"rows": rows, "groups": args.groups, "pairs": args.pairs,
+                                 "compute_dtype": args.compute_dtype})
 
 
 if __name__ == "__main__":
