@@ -73,7 +73,9 @@ def main() -> None:
                                        if k not in ("tracker", "ms_per_frame"))})
     for r in train.get("rows", []):
         rows.append({"figure": f"train {r['stage']} pairs/s ({r['config']}, {r['devices']} dev)",
-                     "value": r["pairs_per_s"], "note": r.get("error", "")[:60]})
+                     "value": r["pairs_per_s"],
+                     "note": r.get("error", "")[:60] or
+                     f"MFU {r['frac_of_matmul_peak']:.2f}, {r['gflop_per_pair']} GFLOP/pair"})
     for name, res in (("track", track), ("clnet", clnet), ("train", train)):
         if "error" in res:
             rows.append({"figure": f"{name} benchmark failed", "value": "-",

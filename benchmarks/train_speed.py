@@ -22,6 +22,7 @@ import json, os, sys, time
 import jax, numpy as np
 from jax.sharding import Mesh
 sys.path.insert(0, ROOT)
+from benchmarks import common
 from clnet_jax import config as C, model as M, train_step as TS, trainer
 cfg = C.from_file(CONFIG, {'train.groups_per_batch': GROUPS, 'train.compute_dtype': DTYPE})
 c = trainer.stage_config(cfg, STAGE)
@@ -42,7 +43,10 @@ for _ in range(ITERS):
     state, aux = step(state, batch)
 jax.block_until_ready(aux)
 dt = (time.perf_counter() - t) / ITERS
-print(json.dumps({'pairs_per_s': g * n / dt, 's_per_step': dt}))
+flops = common.flops_of(step.program(int(state['step'])), state, batch)
+peak = common.matmul_peak_flops(dtype=DTYPE) * DEVICES
+print(json.dumps({'pairs_per_s': g * n / dt, 's_per_step': dt, 'gflop_per_pair': flops / g / n / 1e9,
+                  'frac_of_matmul_peak': flops / dt / peak}))
 """
 
 
@@ -77,9 +81,13 @@ def main() -> None:
                 rows.append({"config": os.path.basename(config), "stage": stage, "devices": d,
                              "pairs_per_s": round(r.get("pairs_per_s", float("nan")), 2),
                              "s_per_step": round(r.get("s_per_step", float("nan")), 3),
+                             "gflop_per_pair": round(r.get("gflop_per_pair", float("nan")), 2),
+                             "frac_of_matmul_peak": round(r.get("frac_of_matmul_peak",
+                                                                float("nan")), 3),
                              "error": r.get("error", "")})
                 print(rows[-1], flush=True)
-    print(common.table(rows, ["config", "stage", "devices", "pairs_per_s", "s_per_step"]))
+    print(common.table(rows, ["config", "stage", "devices", "pairs_per_s", "s_per_step",
+                             "gflop_per_pair", "frac_of_matmul_peak"]))
     common.write_json(args.out, {"rows": rows, "groups": args.groups, "pairs": args.pairs,
                                  "compute_dtype": args.compute_dtype})
 

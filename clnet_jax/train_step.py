@@ -240,14 +240,20 @@ def make_train_step(cfg, stage: str, mesh: Mesh) -> Callable:
 
     compiled: dict = {}
 
-    def run(state, batch, step_index: int | None = None):
-        if step_index is None:
-            step_index = int(jax.device_get(state["step"]))
+    def program(step_index: int) -> Callable:
+        """The jitted step of the phase that ``step_index`` is in (one per set of trained
+        backbone layers); also what benchmarks trace to count FLOPs."""
         layers = backbone_train_layers(cfg, step_index) if stage == "base" else frozenset()
         if layers not in compiled:
             compiled[layers] = jax.jit(lambda st, b: step(st, b, layers))
-        return compiled[layers](state, batch)
+        return compiled[layers]
 
+    def run(state, batch, step_index: int | None = None):
+        if step_index is None:
+            step_index = int(jax.device_get(state["step"]))
+        return program(step_index)(state, batch)
+
+    run.program = program
     return run
 
 
