@@ -24,10 +24,16 @@ def base_config() -> ml_collections.ConfigDict:
         variant="none", label_sampler="jax", label_layout="corrected", encoder_bn="batch",
         encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
         mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233))
+    # Training reads frame-level stores (clnet_jax/data/frames.py), prepared on first use
+    # with prepare_workers processes (0: all cores). storage: 'crop511' (pysot's pre-crops,
+    # default for real datasets) or 'full' (default for synthetic). workers: grain worker
+    # processes for decoding and augmentation (0: in-process threads only). mixture:
+    # name -> {samples: groups per mixture epoch, manual_dir[, split]}; empty = data.dataset.
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", builder_config="default", data_dir="data_cache/tfds",
         manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
-        search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2))
+        search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
+        storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict()))
     # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
     # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
     # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
@@ -140,3 +146,17 @@ def check_overrides(argv: list[str], default_path: str) -> str | None:
         except KeyError as e:
             return e.args[0]
     return None
+
+
+def training_mixture(samples: dict[str, int], root: str = "/data") -> ml_collections.ConfigDict:
+    """``data.mixture`` for the named datasets (samples per mixture epoch; -1 = one per
+    track, upstream's "use all once"), each read from ``<root>/<folder>``; point the
+    folders elsewhere with ``--config.data.mixture.<name>.manual_dir``."""
+    folders = {"imagenet_vid": "ILSVRC2015", "imagenet_det": "ILSVRC2015",
+               "youtube_bb": "youtube_bb", "coco": "coco", "got10k": "GOT-10k",
+               "lasot": "LaSOT"}
+    return ml_collections.ConfigDict({
+        name: dict(samples=n, manual_dir=f"{root}/{folders[name]}",
+                   split="train2017" if name == "coco" else "train")
+        for name, n in samples.items()})
+

@@ -21,7 +21,7 @@ from clnet_jax import checkpoint as ckpt_lib
 from clnet_jax import config as config_lib
 from clnet_jax import distributed
 from clnet_jax import train_step as ts
-from clnet_jax.data import builders, pipeline
+from clnet_jax.data import frames, pipeline
 
 
 class TrainingError(RuntimeError):
@@ -39,11 +39,26 @@ def stage_config(cfg, stage: str):
     return c
 
 
-def train_source(cfg):
+def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
+    """The frame-level stores to train on (prepared on first use) and their samples per
+    mixture epoch: ``data.mixture`` (name -> samples, manual_dir) when set, else the one
+    ``data.dataset``."""
     d = cfg.data
-    builder = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
-                               d.builder_config if d.dataset == "synthetic" else None)
-    return builder.as_data_source()["train"]
+    workers = d.get("prepare_workers", 0) or os.cpu_count() or 1
+    mixture = d.get("mixture") or {}
+    if not mixture:
+        store = frames.open_store(d.dataset, d.data_dir, d.manual_dir or None, "train",
+                                  d.get("storage") or None, workers, d.builder_config)
+        return [store], None
+    stores, samples = [], []
+    for name, spec in mixture.items():
+        stores.append(frames.open_store(name, d.data_dir, spec.get("manual_dir") or None,
+                                        spec.get("split", "train"),
+                                        d.get("storage") or None, workers,
+                                        d.builder_config))
+        n = int(spec["samples"])
+        samples.append(len(stores[-1].tracks) if n < 0 else n)  # -1: each track once
+    return stores, samples
 
 
 class _Log:
@@ -117,9 +132,14 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
                          f"{n_dev} devices")
     total = t.epochs * t.steps_per_epoch
     state = distributed.replicate(ts.init_state(cfg, stage, init_params, t.seed), mesh)
-    source = train_source(cfg)
-    data = pipeline.make_iterator(source, cfg, t.seed, t.groups_per_batch, total,
-                                  jax.process_index(), jax.process_count())
+    stores, samples = train_source(cfg)
+
+    def iterator(start_batch: int = 0):
+        return pipeline.make_iterator(stores, cfg, t.seed, t.groups_per_batch, total,
+                                      jax.process_index(), jax.process_count(), start_batch,
+                                      samples)
+    data = iterator()
+    workers = cfg.data.get("workers", 0)
     mgr = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "ckpt")),
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
@@ -130,7 +150,13 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
             state=ocp.args.StandardRestore(state)))
         state = restored["state"]
         with open(_data_state_path(workdir, start)) as f:
-            data.set_state(json.load(f))
+            saved = json.load(f)
+        if "grain" not in saved:  # written before positions were saved alongside
+            data.set_state(saved)
+        elif saved["workers"] == workers:
+            data.set_state(saved["grain"])
+        else:  # grain's state is per worker layout; the position gives the same batches
+            data = iterator(saved["position"])
         if main:
             print(f"resumed {stage} from step {start} ({workdir})")
     log = _Log(workdir, start) if main else None
@@ -159,7 +185,9 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
             bar.set_postfix(loss=f"{aux['loss']:.4f}", lr=f"{aux['lr']:.2g}")
         if mgr.save(step + 1, args=ocp.args.Composite(state=ocp.args.StandardSave(state)),
                     force=step + 1 == end):
-            _save_data_state(workdir, step + 1, data.get_state(), t.keep_checkpoints)
+            _save_data_state(workdir, step + 1, {"position": step + 1, "workers": workers,
+                                                 "grain": data.get_state()},
+                             t.keep_checkpoints)
     mgr.wait_until_finished()
     if log is not None:
         log.close()

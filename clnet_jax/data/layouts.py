@@ -9,6 +9,8 @@ directory is missing or laid out differently.
             full_occlusion.txt, out_of_view.txt}; split 'test' = <root>/testing_set.txt
 * ImageNet VID: <root>/Data/VID/<split>/**/<video>/<frame>.JPEG with
             <root>/Annotations/VID/<split>/**/<video>/<frame>.xml (one record per trackid)
+* ImageNet DET: <root>/Data/DET/<split>/**/<image>.JPEG with
+            <root>/Annotations/DET/<split>/**/<image>.xml (one single-frame record per object)
 * COCO:     <root>/annotations/instances_<split>.json, <root>/<split>/<file_name>
             (one single-frame record per non-crowd object)
 * YouTube-BB: <root>/yt_bb_detection_<split>.csv (youtube_id, timestamp_ms, class_id,
@@ -190,6 +192,24 @@ def imagenet_vid(root: str, split: str = "train") -> Iterator[SequenceRecord]:
             yield SequenceRecord(f"{rel}/{tid}", frames, boxes, _valid(boxes))
 
 
+def imagenet_det(root: str, split: str = "train") -> Iterator[SequenceRecord]:
+    data = os.path.join(root, "Data", "DET", split)
+    ann = os.path.join(root, "Annotations", "DET", split)
+    _need_dir(data, "ILSVRC Data/DET/<split> images")
+    _need_dir(ann, "ILSVRC Annotations/DET/<split> XML files")
+    xmls = sorted(glob.glob(os.path.join(ann, "**", "*.xml"), recursive=True))
+    if not xmls:
+        raise LayoutError(f"{ann}: no XML annotations found")
+    for x in xmls:
+        rel = os.path.relpath(x, ann)[:-4]
+        image = os.path.join(data, rel + ".JPEG")
+        for k, obj in enumerate(ET.parse(x).getroot().findall("object")):
+            bb = obj.find("bndbox")
+            x1, y1, x2, y2 = (float(bb.find(t).text) for t in ("xmin", "ymin", "xmax", "ymax"))
+            box = np.asarray([[x1, y1, x2 - x1, y2 - y1]], np.float32)
+            yield SequenceRecord(f"{rel}/{k}", [image], box, _valid(box))
+
+
 def coco(root: str, split: str = "train2017") -> Iterator[SequenceRecord]:
     ann = os.path.join(root, "annotations", f"instances_{split}.json")
     if not os.path.isfile(ann):
@@ -232,5 +252,5 @@ def youtube_bb(root: str, split: str = "train") -> Iterator[SequenceRecord]:
         yield SequenceRecord(f"{yid}/{cid}/{oid}", frames, boxes, _valid(boxes))
 
 
-READERS = {"got10k": got10k, "lasot": lasot, "imagenet_vid": imagenet_vid, "coco": coco,
-           "youtube_bb": youtube_bb}
+READERS = {"got10k": got10k, "lasot": lasot, "imagenet_vid": imagenet_vid,
+           "imagenet_det": imagenet_det, "coco": coco, "youtube_bb": youtube_bb}
