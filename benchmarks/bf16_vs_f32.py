@@ -40,7 +40,8 @@ def train_losses(dtype: str, steps: int, data_dir: str) -> tuple[list[float], fl
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
     state = train_step.init_state(c, "base", model_lib.init_params(c, jax.random.key(0)), 0)
     step = train_step.make_train_step(c, "base", mesh)
-    data = pipeline.make_iterator(trainer.train_source(c), c, 0, c.train.groups_per_batch, steps)
+    stores, samples = trainer.train_source(c)
+    data = pipeline.make_iterator(stores, c, 0, c.train.groups_per_batch, steps, samples=samples)
     losses, t0 = [], None
     for i in range(steps):
         batch = next(data)

@@ -40,25 +40,31 @@ def stage_config(cfg, stage: str):
 
 
 def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
-    """The frame-level stores to train on (prepared on first use) and their samples per
-    mixture epoch: ``data.mixture`` (name -> samples, manual_dir) when set, else the one
-    ``data.dataset``."""
+    """The frame-level stores to train on and their samples per mixture epoch:
+    ``data.mixture`` (name -> samples, manual_dir) when set, else the one ``data.dataset``.
+
+    Stores are prepared on first use by process 0 while the others wait (they share the
+    data directory), then opened by every process.
+    """
     d = cfg.data
     workers = d.get("prepare_workers", 0) or os.cpu_count() or 1
-    mixture = d.get("mixture") or {}
-    if not mixture:
-        store = frames.open_store(d.dataset, d.data_dir, d.manual_dir or None, "train",
-                                  d.get("storage") or None, workers, d.builder_config)
-        return [store], None
-    stores, samples = [], []
-    for name, spec in mixture.items():
-        stores.append(frames.open_store(name, d.data_dir, spec.get("manual_dir") or None,
-                                        spec.get("split", "train"),
-                                        d.get("storage") or None, workers,
-                                        d.builder_config))
-        n = int(spec["samples"])
-        samples.append(len(stores[-1].tracks) if n < 0 else n)  # -1: each track once
-    return stores, samples
+    specs = [(name, spec.get("manual_dir") or None, spec.get("split", "train"),
+              int(spec["samples"])) for name, spec in (d.get("mixture") or {}).items()]
+    if not specs:
+        specs = [(d.dataset, d.manual_dir or None, "train", 0)]
+    paths = []
+    for name, root, split, _ in specs:
+        if distributed.is_main():
+            frames.prepare(name, d.data_dir, root, split, d.get("storage") or None, workers,
+                           d.builder_config)
+        paths.append(frames.store_dir(d.data_dir, name, split, d.get("storage") or
+                                      frames.default_storage(name), d.builder_config))
+    distributed.barrier("frame stores prepared")
+    stores = [frames.FrameStore(p) for p in paths]
+    if len(specs) == 1 and not d.get("mixture"):
+        return stores, None
+    # -1: each track once per mixture epoch (upstream's "use all")
+    return stores, [len(s.tracks) if n < 0 else n for s, (*_, n) in zip(stores, specs)]
 
 
 class _Log:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from clnet_jax.data import builders, layouts, pipeline, synthetic
+from clnet_jax.data import builders, frames, layouts, pipeline, synthetic
 from conftest import config
 
 
@@ -132,7 +132,7 @@ def _cfg(tmp_path):
 
 def test_pipeline_groups_are_deterministic_and_resumable(tmp_path):
     c = _cfg(tmp_path)
-    src = builders.prepare("synthetic", c.data.data_dir, None, "tiny").as_data_source()["train"]
+    src = frames.open_store("synthetic", c.data.data_dir, None, builder_config="tiny")
     it = pipeline.make_iterator(src, c, 3, 2, 6)
     first = next(it)
     assert first["template"].shape == (2, 3, 127, 127, 3) and first["search"].shape == (2, 3, 255, 255, 3)
@@ -152,15 +152,33 @@ def test_pipeline_groups_are_deterministic_and_resumable(tmp_path):
     assert np.all(np.abs(centres[pos] - 127) <= 64 + 1)
 
 
-def test_unreadable_frames_are_skipped_and_counted(tmp_path):
+class _MemoryStore:
+    """A frame store in memory: tracks of (image bytes, box) records."""
+
+    def __init__(self, tracks):
+        self.records = [dict(image=img, box=np.asarray(b, np.float32),
+                             pad=np.zeros(3, np.float32)) for t in tracks for img, b in t]
+        lengths = np.asarray([len(t) for t in tracks])
+        self.offsets, self.lengths = np.cumsum(lengths) - lengths, lengths
+        self.tracks, self.path = np.nonzero(lengths)[0], "memory"
+
+    def __getitem__(self, i):
+        return self.records[i]
+
+    def track_span(self, t):
+        return int(self.offsets[t]), int(self.lengths[t])
+
+
+def test_undecodable_records_are_skipped_and_counted(tmp_path):
     c = _cfg(tmp_path)
-    good = {"name": b"g", "frames": [cv2.imencode(".jpg", np.full((60, 60, 3), 90, np.uint8))[1].tobytes()] * 3,
-            "boxes": np.tile([[20, 20, 15, 15]], (3, 1)).astype(np.float32), "valid": np.ones(3, bool)}
-    bad = dict(good, frames=[b"broken"] * 3)
-    absent = dict(good, valid=np.zeros(3, bool))
+    ok = cv2.imencode(".jpg", np.full((60, 60, 3), 90, np.uint8))[1].tobytes()
+    box = [20, 20, 15, 15]
+    store = _MemoryStore([[(b"broken", box)] * 3, [(ok, box)] * 3])
     c.train.pairs_per_group = 1
     c.data.neg_prob = 0.0
-    sampler = pipeline.GroupSampler([bad, absent, good], c)
+    sampler = pipeline.GroupSampler([store], c)
     rng = np.random.default_rng(0)
     counts = [int(sampler(i, rng)["skipped"]) for i in range(12)]
     assert sum(counts) > 0
+    with pytest.raises(RuntimeError, match="unusable"):
+        pipeline.GroupSampler([_MemoryStore([[(b"broken", box)]])], c)(0, rng)

@@ -82,9 +82,11 @@ def _max_rel_diff(a_dir, b_dir, stats: bool = False):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from clnet_jax.data import builders
+    from clnet_jax.data import builders, frames
     d = str(tmp_path_factory.mktemp("tfds"))
-    builders.prepare("synthetic", d, None, "tiny")  # made once, read by every process
+    # made once, read by every process: the training store and the evaluation sequences
+    frames.prepare("synthetic", d, builder_config="tiny")
+    builders.prepare("synthetic", d, None, "tiny")
     return d
 
 
@@ -106,16 +108,21 @@ def test_multihost_two_processes_equal_one_process(runs):
         for stage in ("base", "clnet"):
             a, b = _losses(ref, stage), _losses(runs[other]["workdir"], stage)
             assert a.shape == b.shape == (4, 2)
-            np.testing.assert_allclose(a[:, 1], b[:, 1], rtol=1e-5, err_msg=f"{other}/{stage}")
+            # 1 device sums the gradients and the loss in another order than 2 (~1e-7); the
+            # CLNet loss then starts from base weights that differ by that much and goes
+            # through the std of a few positive hidden vectors, which amplifies it (7e-5 by
+            # step 4 seen); 2 processes and 2 devices, same order, are held to 1e-5
+            rtol = 1e-4 if (other, stage) == ("1proc1dev", "clnet") else 1e-5
+            np.testing.assert_allclose(a[:, 1], b[:, 1], rtol=rtol, err_msg=f"{other}/{stage}")
             a_dir = os.path.join(ref, stage, "weights")
             b_dir = os.path.join(runs[other]["workdir"], stage, "weights")
             d = _max_rel_diff(a_dir, b_dir)
             assert d < 1e-5, (other, stage, d)
             # running statistics are moving averages of batch moments of features that
-            # already differ by the summation order (5e-5 seen for the CLNet encoders,
+            # already differ by the summation order (2.5e-4 seen for the CLNet encoders on 1 device,
             # whose running statistics the tracker does not use)
             d = _max_rel_diff(a_dir, b_dir, stats=True)
-            assert d < 2e-4, (other, stage, "batch_stats", d)
+            assert d < 2 * rtol * 10, (other, stage, "batch_stats", d)
     # only process 0 writes logs and console output
     (out0, _), (out1, _) = runs["2proc"]["outs"]
     assert "stage done" in out0 and "stage done" not in out1

@@ -220,8 +220,9 @@ MULTI = textwrap.dedent("""
     for stage in ('base', 'clnet'):
         c = trainer.stage_config(cfg, stage)
         params = M.init_params(c, jax.random.key(0))
-        src = trainer.train_source(c)
-        batch = next(pipeline.make_iterator(src, c, 0, 4, 1)); batch.pop('skipped')
+        stores, samples = trainer.train_source(c)
+        batch = next(pipeline.make_iterator(stores, c, 0, 4, 1, samples=samples))
+        batch.pop('skipped')
         res = []
         for devs in (jax.devices()[:1], jax.devices()):
             step = TS.make_train_step(c, stage, Mesh(np.array(devs), ('data',)))

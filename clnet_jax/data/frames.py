@@ -236,6 +236,11 @@ def _prepare_shard(out: str, shard: int, first_track: int, tracks: list[Track],
     return summary
 
 
+def default_storage(dataset: str) -> str:
+    """Small synthetic frames are stored whole; real datasets as pysot's 511 pre-crops."""
+    return "full" if dataset == "synthetic" else "crop511"
+
+
 def store_dir(data_dir: str, dataset: str, split: str, storage: str,
               builder_config: str = "default") -> str:
     name = f"{dataset}-{builder_config}" if dataset == "synthetic" else dataset
@@ -251,7 +256,7 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
     not redone, so an interrupted preparation resumes where it stopped. Bad source files are
     skipped and listed in ``index.json`` (``skipped``); nothing else is lost.
     """
-    storage = storage or ("full" if dataset == "synthetic" else "crop511")
+    storage = storage or default_storage(dataset)
     if storage not in STORAGES:
         raise ValueError(f"storage {storage!r}: choose one of {STORAGES}")
     out = store_dir(data_dir, dataset, split, storage, builder_config)
@@ -279,7 +284,7 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
     bar = tqdm(total=total, initial=done_frames, unit="frame", disable=not progress,
                desc=f"prepare {dataset}/{split} ({storage}, {workers} workers)")
     args = [(out, i, plan[i][0], tracks[slice(*plan[i])], storage) for i in todo]
-    if workers <= 1:
+    if min(workers, len(args)) <= 1:  # one shard: no process start-up cost
         for a in args:
             _prepare_shard(*a)
             bar.update(sum(_track_size(t) for t in a[3]))
