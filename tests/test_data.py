@@ -93,8 +93,13 @@ def test_youtube_bb_layout(tmp_path):
     (tmp_path / "yt_bb_detection_train.csv").write_text(
         "abc,1000,0,person,0,present,0.1,0.5,0.2,0.6\nabc,2000,0,person,0,absent,-1,-1,-1,-1\n")
     (rec,) = list(layouts.youtube_bb(str(tmp_path), "train"))
-    np.testing.assert_allclose(rec.boxes[0], [20, 20, 80, 40])
+    assert rec.normalised  # listing reads no image; boxes become pixels once decoded
+    np.testing.assert_allclose(layouts.to_pixels(rec.boxes[0], (100, 200)), [20, 20, 80, 40])
     np.testing.assert_array_equal(rec.valid, [True, False])
+    store = frames.FrameStore(frames.prepare("youtube_bb", str(tmp_path / "c"), str(tmp_path),
+                                             storage="full", progress=False))
+    assert len(store) == 1
+    np.testing.assert_allclose(store[0]["box"], [20, 20, 80, 40])
 
 
 def test_missing_directory_names_what_was_expected(tmp_path):

@@ -86,7 +86,7 @@ class _ManualTracking(tfds.core.GeneratorBasedBuilder):
             if rec.problem:  # misaligned frames and boxes: left out, never shifted
                 print(f"skipped {rec.name}: {rec.problem}")
                 continue
-            frames, valid = [], rec.valid.copy()
+            frames, valid, boxes = [], rec.valid.copy(), rec.boxes.copy()
             for i, path in enumerate(rec.frames):
                 try:
                     with open(path, "rb") as f:
@@ -94,7 +94,14 @@ class _ManualTracking(tfds.core.GeneratorBasedBuilder):
                 except OSError:  # missing frame: kept as an invalid, empty entry
                     frames.append(b"")
                     valid[i] = False
-            yield rec.name, dict(name=rec.name, frames=frames, boxes=rec.boxes, valid=valid)
+                    continue
+                if rec.normalised and valid[i]:
+                    img = cv2.imdecode(np.frombuffer(frames[-1], np.uint8), cv2.IMREAD_COLOR)
+                    if img is None:
+                        valid[i] = False
+                    else:
+                        boxes[i] = layouts.to_pixels(boxes[i], img.shape)
+            yield rec.name, dict(name=rec.name, frames=frames, boxes=boxes, valid=valid)
 
 
 class TrackingGot10k(_ManualTracking):

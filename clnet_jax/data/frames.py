@@ -209,6 +209,8 @@ def _prepare_shard(out: str, shard: int, first_track: int, tracks: list[Track],
             else:
                 path, img = f"{track.name}#{frame}", item
                 data = None
+            if getattr(track, "normalised", False):
+                box = layouts.to_pixels(box, img.shape)
             problem = box_problem(box, img.shape)
             if problem:
                 skipped.append(f"{path}: {problem}")

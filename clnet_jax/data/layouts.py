@@ -15,7 +15,8 @@ directory is missing or laid out differently.
             (one single-frame record per non-crowd object)
 * YouTube-BB: <root>/yt_bb_detection_<split>.csv (youtube_id, timestamp_ms, class_id,
             class_name, object_id, object_presence, xmin, xmax, ymin, ymax, normalised) with
-            frames at <root>/frames/<youtube_id>/<timestamp_ms>.jpg
+            frames at <root>/frames/<youtube_id>/<timestamp_ms>.jpg; boxes stay normalised
+            (``normalised=True``) until a frame is decoded, so listing reads no image
 """
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ class SequenceRecord(NamedTuple):
     boxes: np.ndarray   # (T, 4) float32 x, y, w, h
     valid: np.ndarray   # (T,) bool
     problem: str = ""   # why frames and boxes cannot be aligned (then nothing else is set)
+    normalised: bool = False  # boxes in fractions of the image size (YouTube-BB)
+
+
+def to_pixels(box: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A normalised x, y, w, h box in pixels of an image of ``shape`` (H, W, ...)."""
+    h, w = shape[:2]
+    return (np.asarray(box, np.float32) * np.float32([w, h, w, h])).astype(np.float32)
 
 
 def frame_files(d: str, ext: str = "*.jpg") -> list[str]:
@@ -245,11 +253,10 @@ def youtube_bb(root: str, split: str = "train") -> Iterator[SequenceRecord]:
         frames = [os.path.join(root, "frames", yid, f"{ts}.jpg") for ts, _, _ in rows]
         boxes = np.full((len(rows), 4), np.nan, np.float32)
         for i, (_, present, (x1, x2, y1, y2)) in enumerate(rows):
-            img = cv2.imread(frames[i]) if present else None
-            if img is not None:
-                h, w = img.shape[:2]
-                boxes[i] = [x1 * w, y1 * h, (x2 - x1) * w, (y2 - y1) * h]
-        yield SequenceRecord(f"{yid}/{cid}/{oid}", frames, boxes, _valid(boxes))
+            if present:  # in fractions of the frame: scaled once the frame is decoded
+                boxes[i] = [x1, y1, x2 - x1, y2 - y1]
+        yield SequenceRecord(f"{yid}/{cid}/{oid}", frames, boxes, _valid(boxes),
+                             normalised=True)
 
 
 READERS = {"got10k": got10k, "lasot": lasot, "imagenet_vid": imagenet_vid,
