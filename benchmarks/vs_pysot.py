@@ -12,8 +12,8 @@ weights that track sanely: BN statistics calibrated on the sequence's own templa
 search crops (a few forward passes in train mode with cumulative averages) and the loc
 output layer scaled by 0.02; they are saved to ``--weights`` and converted with
 ``clnet_jax.convert``. Then, per round, pysot and clnet_jax each track every frame
-(batch 1, 2 threads for torch, XLA's own pool for JAX); it prints the median fps of each,
-their ratio and the largest box difference, and writes JSON.
+(batch 1, 2 threads for torch, XLA's own pool for JAX), each in its own process; it prints
+the median fps of each, their ratio and the largest box difference, and writes JSON.
 """
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def calibrated_weights(model_builder, tracker_cls, frames, boxes, seed: int = 0)
         if isinstance(mod, torch.nn.BatchNorm2d):
             mod.reset_running_stats()
             mod.momentum = None  # cumulative average over the calibration passes
-    m.train()
     trk = tracker_cls(m)
+    m.train()  # after the tracker, whose constructor puts the model in eval mode
     with torch.no_grad():
         for i in range(0, len(frames) - 1, 2):
             trk.init(frames[i], list(boxes[i]))   # template branch in train mode
@@ -65,79 +65,99 @@ def calibrated_weights(model_builder, tracker_cls, frames, boxes, seed: int = 0)
     return sd
 
 
-def main() -> None:
+def _frames(seq: str):
     import cv2
-    import torch
-    from benchmarks import common
-    from clnet_jax import config as config_lib
-    from clnet_jax import convert, runner
+    names = sorted(os.listdir(os.path.join(seq, "img")))
+    frames = [cv2.imread(os.path.join(seq, "img", n)) for n in names]
+    return frames, np.loadtxt(os.path.join(seq, "groundtruth_rect.txt"), delimiter=",")
+
+
+def run_side(side: str, args) -> dict:
+    """One tracker over the sequence in this process: per-frame times and boxes."""
+    frames, gt = _frames(args.seq)
+    out, times = [gt[0].tolist()], []
+    if side == "pysot":
+        import torch
+        torch.set_num_threads(args.threads)
+        model_builder, tracker_cls = _pysot(args.pysot)
+        model = model_builder()
+        model.load_state_dict(torch.load(args.weights, weights_only=True))
+        t = tracker_cls(model)
+        with torch.no_grad():
+            t.init(frames[0], list(gt[0]))
+            for f in frames[1:]:
+                a = time.perf_counter()
+                box = t.track(f)["bbox"]
+                times.append(time.perf_counter() - a)
+                out.append([float(v) for v in box])
+    else:  # clnet_jax, reading the .pth without torch
+        from clnet_jax import config as config_lib
+        from clnet_jax import convert, pth, runner
+        tree, arch, unmapped = convert.convert_state_dict(
+            pth.flatten_state_dict(pth.load_pth(args.weights)))
+        assert not unmapped and not arch["clnet"], unmapped[:5]
+        import jax
+        tree = jax.device_put(tree)  # once: numpy leaves would be copied in on every frame
+        cfg = config_lib.from_file(os.path.join(ROOT, "configs", "siamrpn_r50.py"))
+        t = runner.SequenceTracker(cfg, tree)
+        t.init(frames[0], gt[0])
+        for f in frames[1:]:
+            a = time.perf_counter()
+            box, _ = t.update(f)
+            times.append(time.perf_counter() - a)
+            out.append([float(v) for v in box])
+    return {"fps": 1 / float(np.median(times[2:])), "boxes": out}
+
+
+def main() -> None:
+    import json
+    import subprocess
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
     ap.add_argument("--weights", default="data_cache/vs_pysot/r50_calibrated.pth")
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--side", default=None, choices=["pysot", "jax"], help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/vs_pysot.json")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    model_builder, tracker_cls = _pysot(args.pysot)
-    names = sorted(os.listdir(os.path.join(args.seq, "img")))
-    frames = [cv2.imread(os.path.join(args.seq, "img", n)) for n in names]
-    gt = np.loadtxt(os.path.join(args.seq, "groundtruth_rect.txt"), delimiter=",")
+    if args.side:  # a child: one tracker, JSON on the last line
+        print(json.dumps(run_side(args.side, args)))
+        return
+    from benchmarks import common
     if not os.path.isfile(args.weights):
+        import torch
+        model_builder, tracker_cls = _pysot(args.pysot)
+        frames, gt = _frames(args.seq)
         os.makedirs(os.path.dirname(args.weights) or ".", exist_ok=True)
         torch.save(calibrated_weights(model_builder, tracker_cls, frames, gt), args.weights)
-    sd = torch.load(args.weights, weights_only=True)
-    model = model_builder()
-    model.load_state_dict(sd)
-    model.eval()
-    tree, arch, unmapped = convert.convert_state_dict(
-        {k: v.numpy() for k, v in sd.items()})
-    assert not unmapped and not arch["clnet"], unmapped[:5]
-    cfg = config_lib.from_file(os.path.join(ROOT, "configs", "siamrpn_r50.py"))
 
-    def run_pysot():
-        t, out, times = tracker_cls(model), [gt[0]], []
-        with torch.no_grad():
-            t.init(frames[0], list(gt[0]))
-            for f in frames[1:]:
-                a = time.perf_counter()
-                out.append(t.track(f)["bbox"])
-                times.append(time.perf_counter() - a)
-        return np.asarray(out), times
+    def child(side: str) -> dict:
+        # each tracker in its own process: torch's OpenMP threads and XLA's thread pool
+        # compete when they share one
+        cmd = [sys.executable, os.path.abspath(__file__), f"--side={side}",
+               f"--pysot={args.pysot}", f"--weights={args.weights}", f"--seq={args.seq}",
+               f"--threads={args.threads}"]
+        res = subprocess.run(cmd, capture_output=True, text=True,
+                             env=dict(os.environ, PYTHONPATH=ROOT))
+        if res.returncode:
+            raise RuntimeError(f"{side}: {res.stderr[-2000:]}")
+        return json.loads(res.stdout.strip().splitlines()[-1])
 
-    def run_ours():
-        t, out, times = runner.SequenceTracker(cfg, tree), [gt[0]], []
-        t.init(frames[0], gt[0])
-        for f in frames[1:]:
-            a = time.perf_counter()
-            box, _ = t.update(f)
-            out.append(np.asarray(box))
-            times.append(time.perf_counter() - a)
-        return np.asarray(out), times
-
-    run_ours()  # compile once, outside the timed rounds
-    fps = {"pysot": [], "clnet_jax": []}
-    for r in range(args.rounds):
-        for name, fn in (("pysot", run_pysot), ("clnet_jax", run_ours)):
-            boxes, times = fn()
-            fps[name].append(1 / float(np.median(times[2:])))
-            if name == "pysot":
-                ref = boxes
-            else:
-                diff = float(np.abs(boxes - ref).max())
-        print(f"round {r + 1}: pysot {fps['pysot'][-1]:.2f} fps, clnet_jax "
-              f"{fps['clnet_jax'][-1]:.2f} fps, max box difference {diff:.2e} px", flush=True)
-    ratios = [b / a for a, b in zip(fps["pysot"], fps["clnet_jax"])]
-    rows = [{"round": i + 1, "pysot_fps": round(a, 2), "clnet_jax_fps": round(b, 2),
-             "ratio": round(b / a, 3)} for i, (a, b) in enumerate(zip(fps["pysot"],
-                                                                     fps["clnet_jax"]))]
-    print(common.table(rows, ["round", "pysot_fps", "clnet_jax_fps", "ratio"]))
-    print(f"median ratio clnet_jax / pysot: {np.median(ratios):.3f}; max box difference "
-          f"{diff:.2e} px over {len(frames)} frames ({frames[0].shape[1]}x{frames[0].shape[0]})")
-    common.write_json(args.out, {"rows": rows, "median_ratio": float(np.median(ratios)),
-                                 "max_box_diff_px": diff, "frames": len(frames),
-                                 "torch": torch.__version__, "weights": args.weights})
+    rows = []
+    for r in range(args.rounds):  # interleaved, so machine drift hits both alike
+        a, b = child("pysot"), child("jax")
+        diff = float(np.abs(np.asarray(a["boxes"]) - np.asarray(b["boxes"])).max())
+        rows.append({"round": r + 1, "pysot_fps": round(a["fps"], 2),
+                     "clnet_jax_fps": round(b["fps"], 2), "ratio": round(b["fps"] / a["fps"], 3),
+                     "max_box_diff_px": float(f"{diff:.2e}")})
+        print(rows[-1], flush=True)
+    ratio = float(np.median([r["ratio"] for r in rows]))
+    print(common.table(rows, list(rows[0])))
+    print(f"median ratio clnet_jax / pysot: {ratio:.3f}; max box difference "
+          f"{max(r['max_box_diff_px'] for r in rows):.2e} px")
+    common.write_json(args.out, {"rows": rows, "median_ratio": ratio,
+                                 "weights": args.weights, "seq": args.seq})
 
 
 if __name__ == "__main__":
