@@ -15,7 +15,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.track = ml_collections.ConfigDict(dict(
         exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
         penalty_k=0.05, window_influence=0.42, lr=0.38,
-        compute_dtype="float32"))  # 'bfloat16': convolutions in bf16 (GPU speed path)
+        compute_dtype="float32",  # 'bfloat16': convolutions in bf16 (GPU speed path)
+        # winograd: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) with kernels
+        # transformed once at load ('auto': on CPU, where it is ~1.8x faster per conv)
+        winograd="auto"))
     # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
     # encoder_bn: how g_a's BN normalises at the first-frame adaptation. 'batch' (default,
     # the official tracker: statistics of the first crop's 25x25 hidden map) or 'running'

@@ -58,8 +58,9 @@ class BatchTracker:
     """B sequences of one frame size at a time; ended sequences are masked out."""
 
     def __init__(self, cfg, params: dict, batch: int):
-        self.cfg, self.params, self.batch = cfg, params, batch
+        self.cfg, self.batch = cfg, batch
         fns = tracker_lib.make_tracker(cfg)
+        self.params = fns.prepare(params)
         official = cfg.clnet.variant != "none" and cfg.clnet.label_sampler == "official_numpy"
         self.official = official
         # Same first-frame sampling as the one-at-a-time tracker: key from the config seed.

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from clnet_jax import winograd
 from clnet_jax.xcorr import xcorr_depthwise
 
 Array = jnp.ndarray
@@ -80,9 +81,19 @@ class ConvBN(nn.Module):
     def __call__(self, x: Array, train: bool = False) -> Array:
         p = self.padding
         # the convolution runs in the input's dtype (bfloat16 compute), weights stay float32
-        x = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
-                    padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
-                    dtype=jnp.bfloat16 if x.dtype == jnp.bfloat16 else None, name="conv")(x)
+        conv = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
+                       padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
+                       dtype=jnp.bfloat16 if x.dtype == jnp.bfloat16 else None, name="conv")
+        winograd_ok = self.kernel == 3 and self.stride == 1
+        if winograd_ok and self.has_variable("winograd", "conv"):
+            # inference params (tracker.prepare): the kernel transformed once at load
+            x = winograd.conv3x3(x, self.get_variable("winograd", "conv"), p, self.dilation)
+        else:
+            x = conv(x)
+            if (winograd_ok and self.is_mutable_collection("winograd")
+                    and not self.is_initializing()):  # only tracker.prepare asks for it
+                self.put_variable("winograd", "conv", winograd.kernel_transform(
+                    conv.variables["params"]["kernel"]))
         x = BatchNorm(self.axis_name, name="bn")(x, train)
         return nn.relu(x) if self.relu else x
 

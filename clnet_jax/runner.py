@@ -46,8 +46,8 @@ class SequenceTracker:
 
     def __init__(self, cfg, params: dict):
         self.cfg = cfg
-        self.params = params
         self.fns = tracker_lib.make_tracker(cfg)
+        self.params = self.fns.prepare(params)
         self._init = jax.jit(self.fns.init)
         self._step = jax.jit(self.fns.step)
         self.state = None

@@ -8,6 +8,7 @@ CLNet, so a single ``step`` serves every weight-generation variant. Each functio
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Callable, NamedTuple
 
 import jax
@@ -69,6 +70,7 @@ class Tracker(NamedTuple):
     step: Callable
     search_hidden: Callable   # (params, kernels, crop) -> hidden maps, for CLNet's init
     geometry: Geometry
+    prepare: Callable         # params -> inference params (once, at load; see below)
 
 
 def make_tracker(cfg) -> Tracker:
@@ -164,4 +166,41 @@ def make_tracker(cfg) -> Tracker:
                      nonfinite=state["nonfinite"] + (~ok).astype(jnp.int32))
         return state, box_from_center(new_center, new_size), jnp.where(ok, score[best], 0.0)
 
-    return Tracker(init, step, search_hidden, geo)
+    def prepare(params: dict) -> dict:
+        """Inference params: with ``track.winograd`` ('auto': on a CPU backend) every 3×3
+        stride-1 convolution gets its Winograd-transformed kernel (collection 'winograd'),
+        computed here once; the tracker then runs those convolutions as matrix products.
+        Idempotent; the weights themselves are unchanged."""
+        if not use_winograd(cfg) or "winograd" in params["model"]:
+            return params
+
+        def collect(model_vars):
+            z = jnp.zeros((1, t.exemplar_size, t.exemplar_size, 3), jnp.float32)
+            x = jnp.zeros((1, t.instance_size, t.instance_size, 3), jnp.float32)
+            kernels, a = net.apply(model_vars, z, method=net.template_kernels,
+                                   mutable=["winograd"])
+            _, b = net.apply(model_vars, kernels, x, method=net.search_hidden,
+                             mutable=["winograd"])
+            return _merge(a["winograd"], b["winograd"])
+
+        wino = jax.jit(collect)(params["model"])
+        return dict(params, model=dict(params["model"], winograd=wino))
+
+    return Tracker(init, step, search_hidden, geo, prepare)
+
+
+def use_winograd(cfg) -> bool:
+    """``track.winograd``: 'on', 'off' or 'auto' (on for a CPU backend)."""
+    mode = cfg.track.get("winograd", "auto")
+    if mode not in ("auto", "on", "off"):
+        raise ValueError(f"track.winograd={mode!r}: choose auto, on or off")
+    return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+
+
+def _merge(a: dict, b: dict) -> dict:
+    """Union of two nested dicts (the template and the search branch's collections)."""
+    out = dict(a)
+    for k, v in b.items():
+        both = isinstance(v, Mapping) and isinstance(out.get(k), Mapping)
+        out[k] = _merge(dict(out[k]), v) if both else v
+    return out
