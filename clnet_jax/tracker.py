@@ -21,6 +21,7 @@ from clnet_jax import config as config_lib
 from clnet_jax import model as model_lib
 from clnet_jax import targets as targets_lib
 from clnet_jax import variants as variants_lib
+from clnet_jax import winograd
 from clnet_jax.crop import crop_and_resize, frame_mean_fill
 
 Array = jnp.ndarray
@@ -183,7 +184,17 @@ def make_tracker(cfg) -> Tracker:
                              mutable=["winograd"])
             return _merge(a["winograd"], b["winograd"])
 
-        wino = jax.jit(collect)(params["model"])
+        # which convolutions qualify comes from tracing alone (no compile, no forward pass);
+        # each kernel is then transformed directly
+        shapes = jax.eval_shape(collect, params["model"])
+
+        def transform(path, _):
+            node = params["model"]["params"]
+            for k in path:
+                node = node[k.key]
+            return winograd.kernel_transform(node["kernel"])
+
+        wino = jax.tree_util.tree_map_with_path(transform, shapes)
         return dict(params, model=dict(params["model"], winograd=wino))
 
     return Tracker(init, step, search_hidden, geo, prepare)
