@@ -63,7 +63,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The golden tiny architecture of ../shared/parity (same code path, smaller numbers)."""
+    """The golden tiny architecture of tests/golden (same code path, smaller numbers)."""
     c.model.width = 8
     c.model.blocks = [2, 2, 2, 2]
     c.model.neck_channels = 32

@@ -1,4 +1,4 @@
-"""The golden tiny CLNet of ../shared/parity, corrected label layout by default."""
+"""The golden tiny CLNet of tests/golden, corrected label layout by default."""
 from clnet_jax.config import base_config, tiny_model
 
 

@@ -1,4 +1,4 @@
-"""The golden tiny SiamRPN++ of ../shared/parity (width 8, blocks [2, 2, 2, 2], hidden 32)."""
+"""The golden tiny SiamRPN++ of tests/golden (width 8, blocks [2, 2, 2, 2], hidden 32)."""
 from clnet_jax.config import base_config, tiny_model
 
 
