@@ -52,16 +52,15 @@ def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
               int(spec["samples"])) for name, spec in (d.get("mixture") or {}).items()]
     if not specs:
         specs = [(d.dataset, d.manual_dir or None, "train", 0)]
-    paths = []
-    for name, root, split, _ in specs:
-        if distributed.is_main():
-            frames.prepare(name, d.data_dir, root, split, d.get("storage") or None, workers,
-                           d.builder_config)
-        paths.append(frames.store_dir(d.data_dir, name, split, d.get("storage") or
-                                      frames.default_storage(name), d.builder_config))
+    storage = d.get("storage") or None
+    if distributed.is_main():
+        for name, root, split, _ in specs:
+            frames.prepare(name, d.data_dir, root, split, storage, workers, d.builder_config)
     distributed.barrier("frame stores prepared")
-    stores = [frames.FrameStore(p) for p in paths]
-    if len(specs) == 1 and not d.get("mixture"):
+    stores = [frames.FrameStore(frames.store_dir(d.data_dir, name, split, storage,
+                                                 d.builder_config))
+              for name, _, split, _ in specs]
+    if not d.get("mixture"):
         return stores, None
     # -1: each track once per mixture epoch (upstream's "use all")
     return stores, [len(s.tracks) if n < 0 else n for s, (*_, n) in zip(stores, specs)]

@@ -243,10 +243,12 @@ def default_storage(dataset: str) -> str:
     return "full" if dataset == "synthetic" else "crop511"
 
 
-def store_dir(data_dir: str, dataset: str, split: str, storage: str,
+def store_dir(data_dir: str, dataset: str, split: str, storage: str | None = None,
               builder_config: str = "default") -> str:
+    """Where a store lives (``storage`` None: the dataset's default)."""
     name = f"{dataset}-{builder_config}" if dataset == "synthetic" else dataset
-    return os.path.join(data_dir, "frames", name, f"{split}-{storage}")
+    return os.path.join(data_dir, "frames", name,
+                        f"{split}-{storage or default_storage(dataset)}")
 
 
 def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: str = "train",
@@ -258,7 +260,7 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
     not redone, so an interrupted preparation resumes where it stopped. Bad source files are
     skipped and listed in ``index.json`` (``skipped``); nothing else is lost.
     """
-    storage = storage or default_storage(dataset)
+    storage = storage or default_storage(dataset)  # recorded in the plan below
     if storage not in STORAGES:
         raise ValueError(f"storage {storage!r}: choose one of {STORAGES}")
     out = store_dir(data_dir, dataset, split, storage, builder_config)
@@ -308,7 +310,7 @@ def _write_index(out: str, num_shards: int, rejected: list[str], verbose: bool) 
         with open(_shard_path(out, i, "json")) as f:
             s = json.load(f)
         skipped += s["skipped"]
-        for k, (name, n) in enumerate(zip(s["names"], s["counts"])):
+        for name, n in zip(s["names"], s["counts"]):
             # every planned track keeps its number (records carry it); empty ones have 0
             offsets.append(offset)
             lengths.append(n)

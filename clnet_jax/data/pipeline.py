@@ -17,13 +17,15 @@ import cv2
 import grain
 import numpy as np
 
+from clnet_jax.data import frames
+
 
 class SkipSequence(Exception):
     pass
 
 
 def _decode(data: bytes) -> np.ndarray:
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if len(data) else None
+    img = frames.decode(data)
     if img is None:
         raise SkipSequence("unreadable frame")
     return img
