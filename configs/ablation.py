@@ -1,9 +1,13 @@
-"""The paper's Table 3 in miniature, on the synthetic look-alike benchmark (~1 h, 2 cores).
+"""The research testbed: the paper's Table 3 in miniature on the realistic scenes benchmark
+(clnet_jax/data/scenes.py: 3 difficulty levels, a transfer split no training split resembles).
 
-    python -m clnet_jax.experiments.ablation --config configs/ablation.py [--quick]
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases   # once
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py           # rows
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py --rows mine
 
-Same data, model sizes and schedules as configs/demo.py; every row is trained and
-evaluated for each seed.
+The base of each seed is trained once and cached under ablation.bases_dir by a key of its
+config; a row (or a new variant) then costs its generator training and evaluation only.
+Same model sizes as configs/demo.py; the base schedule is longer (see README, "Testbed").
 """
 import os
 
@@ -15,12 +19,16 @@ from clnet_jax.config import from_file
 def get_config():
     c = from_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.py"))
     c.name = "ablation"
+    c.data.builder_config = "scenes"
     c.train.workdir = "runs/ablation"
     c.train.eval_after = False
     c.ablation = ml_collections.ConfigDict(dict(
-        seeds=[0, 1, 2],
+        seeds=[0, 1, 2, 3, 4],
         rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
               "DM_running_bn"],
+        eval_splits=["test", "transfer"],
+        eval_batch=24,
+        bases_dir="runs/bases",
         report_dir="docs",
     ))
     return c

@@ -9,50 +9,81 @@ from clnet_jax.experiments import ablation
 from conftest import ROOT
 
 
-def test_quick_ablation_writes_the_report(tmp_path):
+def _main(tmp_path, *extra):
     ablation.main([f"--config={ROOT}/configs/ablation.py", "--quick",
-                   f"--config.train.workdir={tmp_path}/runs",
+                   f"--config.ablation.bases_dir={tmp_path}/bases",
                    f"--config.ablation.report_dir={tmp_path}/docs",
-                   f"--config.data.data_dir={tmp_path}/tfds"])
-    report = (tmp_path / "docs" / "ablation.md").read_text()
-    for row in ("| BT |", "| RT |", "| AN |", "| LE |", "| OS |", "| DM |", "| mean_only |",
-                "| sgd_finetune |", "| DM_official |", "| DM_running_bn |"):
-        assert row in report
-    assert "Paired difference against BT" in report and "Paired difference against RT" in report
-    assert "ordering BT < AN < LE" in report
-    for png in ("ablation_success.png", "ablation_precision.png"):
-        assert os.path.getsize(tmp_path / "docs" / png) > 10_000
+                   f"--config.data.data_dir={tmp_path}/tfds", *extra])
+    report = tmp_path / "docs" / "ablation.md"
+    return report.read_text() if report.is_file() else None
+
+
+def _check_report(tmp_path, report, rows):
+    for row in rows:
+        assert f"| {row} |" in report
+    for split in ("test", "transfer"):
+        assert f"## {split} split" in report
+        for kind in ("success", "precision"):
+            assert os.path.getsize(tmp_path / "docs" / f"ablation_{split}_{kind}.png") > 10_000
+    assert "Paired success-AUC difference against BT" in report
+    assert "Paired success-AUC difference against RT" in report
+    assert "Is the base converged?" in report and "What the CIs decide" in report
+    assert "| easy | medium | hard |" in report  # per difficulty level
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
-    m, lo, hi = data["paired_differences"]["BT"]["DM"]
+    m, lo, hi = data["splits"]["test"]["paired_differences"]["BT"]["DM"]["all"]
     assert lo <= m <= hi
-    dm = data["table"]["DM"]
-    assert 0 <= dm["success_auc"][0] <= 1 and dm["init_frames"][0] > 0
-    # regenerated from the saved per-seed results, without training
+    assert 0 <= data["splits"]["transfer"]["table"]["DM"]["success_auc"] <= 1
+
+
+def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
+    """Bases built once (--bases), rows on top, then a registered variant as a new row that
+    trains only itself; the report regenerates from the saved results."""
+    assert _main(tmp_path, "--bases") is None  # bases only: no report yet
+    bases = list((tmp_path / "bases").iterdir())
+    assert len(bases) == 1 and (bases[0] / "base" / "wall_s.json").is_file()
+    stamp = os.path.getmtime(bases[0] / "base" / "wall_s.json")
+    report = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]')
+    _check_report(tmp_path, report, ("BT", "RT", "DM"))
+    assert os.path.getmtime(bases[0] / "base" / "wall_s.json") == stamp  # not retrained
+    before = set(os.listdir(bases[0] / "rows"))
+    report = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
+                   "mlp_no_latent")
+    assert "| mlp_no_latent |" in report
+    new = set(os.listdir(bases[0] / "rows")) - before
+    assert [n.split("-")[0] for n in new] == ["mlp_no_latent"]  # only the variant trained
     os.remove(tmp_path / "docs" / "ablation.md")
-    ablation.main([f"--config={ROOT}/configs/ablation.py", "--quick", "--report_partial",
-                   f"--config.train.workdir={tmp_path}/runs",
-                   f"--config.ablation.report_dir={tmp_path}/docs",
-                   f"--config.data.data_dir={tmp_path}/tfds"])
-    assert (tmp_path / "docs" / "ablation.md").read_text() == report
+    again = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
+                  "mlp_no_latent", "--report_partial")
+    assert again == report
+    with pytest.raises(SystemExit, match="unknown row"):
+        _main(tmp_path, "--rows", "nonexistent")
 
 
-def test_quick_mode_has_its_own_directories_and_results_need_the_same_config(tmp_path):
+@pytest.mark.slow
+def test_quick_ablation_every_row(tmp_path):
+    report = _main(tmp_path)
+    _check_report(tmp_path, report, ablation.FIXED_ROWS)
+
+
+def test_keys_follow_what_decides_the_work():
     from clnet_jax import config as config_lib
     cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
-    real = (cfg.train.workdir, cfg.ablation.report_dir)
-    ablation.quick_paths(cfg, {})
-    assert cfg.train.workdir != real[0] and cfg.ablation.report_dir != real[1]
-    assert not cfg.ablation.report_dir.startswith("docs")
-    # a work directory made by one configuration is refused to another, not reused
-    full = config_lib.from_file(f"{ROOT}/configs/ablation.py")
-    work = str(tmp_path / "seed0")
-    ablation.check_workdir(work, ablation.config_hash(full, quick=True))
-    ablation.check_workdir(work, ablation.config_hash(full, quick=True))  # same: fine
-    with pytest.raises(SystemExit, match="another configuration"):
-        ablation.check_workdir(work, ablation.config_hash(full, quick=False))
-    full.train.epochs += 1
-    with pytest.raises(SystemExit, match="another configuration"):
-        ablation.check_workdir(work, ablation.config_hash(full, quick=True))
+    real = (cfg.ablation.bases_dir, cfg.ablation.report_dir)
+    q = cfg.copy_and_resolve_references()
+    ablation.quick_paths(q, {})
+    assert q.ablation.bases_dir != real[0] and q.ablation.report_dir != real[1]
+    assert not q.ablation.report_dir.startswith("docs")
+    key = ablation.base_key(cfg, 0)
+    assert ablation.base_key(cfg, 1) != key
+    other = cfg.copy_and_resolve_references()
+    other.train.clnet_epochs += 1  # a CLNet-stage setting: same base, other rows
+    other.train.log_every += 1
+    other.ablation.report_dir = "elsewhere"
+    assert ablation.base_key(other, 0) == key
+    assert ablation.eval_path(other, 0, "DM", "test") != ablation.eval_path(cfg, 0, "DM", "test")
+    assert ablation.eval_path(other, 0, "BT", "test").startswith(ablation.seed_dir(cfg, 0))
+    other.train.epochs += 1  # a base setting: another base
+    assert ablation.base_key(other, 0) != key
 
 
 def test_paired_bootstrap_decides_only_when_the_ci_excludes_zero():

@@ -35,6 +35,8 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     height: int = 160
     width: int = 160
     seed: int = 0
+    generator: str = "lookalike"  # synthetic.GENERATORS
+    transfer: int = 0              # sequences of the 'transfer' test split (scenes only)
 
 
 class SyntheticTracking(tfds.core.GeneratorBasedBuilder):
@@ -44,6 +46,12 @@ class SyntheticTracking(tfds.core.GeneratorBasedBuilder):
         SyntheticConfig(name="default", description="the demo / ablation benchmark"),
         SyntheticConfig(name="tiny", train=6, validation=2, test=3, length=12,
                         description="for tests"),
+        # The research testbed (clnet_jax/data/scenes.py): levels rotate with the index.
+        SyntheticConfig(name="scenes", train=600, validation=30, test=120, transfer=120,
+                        length=50, generator="scenes",
+                        description="the testbed: realistic scenes, 3 levels, transfer split"),
+        SyntheticConfig(name="scenes_tiny", train=6, validation=3, test=3, transfer=3,
+                        length=12, generator="scenes", description="for tests"),
     ]
 
     def _info(self):
@@ -51,18 +59,17 @@ class SyntheticTracking(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         c = self.builder_config
-        return {s: self._generate_examples(s, getattr(c, s))
-                for s in ("train", "validation", "test")}
+        splits = ("train", "validation", "test") + (("transfer",) if c.transfer else ())
+        return {s: self._generate_examples(s, getattr(c, s)) for s in splits}
 
     def _generate_examples(self, split, count):
         c = self.builder_config
         for i in range(count):
-            seq = synthetic.make_sequence(synthetic.split_seed(split, i, c.seed), c.length,
-                                          (c.height, c.width))
+            name, seq = synthetic.make(c.generator, split, i, c.seed, c.length,
+                                       (c.height, c.width))
             frames = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
                       for f in seq.frames]
-            yield f"{split}_{i:05d}", dict(name=f"{split}_{i:05d}", frames=frames,
-                                           boxes=seq.boxes, valid=seq.valid)
+            yield name, dict(name=name, frames=frames, boxes=seq.boxes, valid=seq.valid)
 
 
 class _ManualTracking(tfds.core.GeneratorBasedBuilder):

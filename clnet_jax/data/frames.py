@@ -50,9 +50,12 @@ FORMAT_VERSION = 1
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticTrack:
-    """A synthetic sequence, made in the worker from its seed (nothing read from disk)."""
+    """A synthetic sequence, made in the worker from its arguments (nothing read from disk)."""
     name: str
-    seed: int
+    generator: str
+    split: str
+    index: int
+    base_seed: int
     length: int
     size: tuple[int, int]
 
@@ -117,8 +120,9 @@ def list_tracks(dataset: str, root: str | None, split: str,
         from clnet_jax.data.builders import SyntheticTracking
         c = next(b for b in SyntheticTracking.BUILDER_CONFIGS if b.name == builder_config)
         count = getattr(c, split)
-        return [SyntheticTrack(f"{split}_{i:05d}", synthetic.split_seed(split, i, c.seed),
-                               c.length, (c.height, c.width)) for i in range(count)], []
+        return [SyntheticTrack(synthetic.sequence_name(c.generator, split, i), c.generator,
+                               split, i, c.seed, c.length,
+                               (c.height, c.width)) for i in range(count)], []
     if dataset not in layouts.READERS:
         raise ValueError(f"unknown dataset {dataset!r}; choose synthetic or one of "
                          f"{sorted(layouts.READERS)}")
@@ -142,7 +146,8 @@ def _track_frames(track: Track) -> Iterator[tuple[int, Any, np.ndarray]]:
     """(frame index, image array or encoded bytes or an error message, box) per annotated
     frame."""
     if isinstance(track, SyntheticTrack):
-        seq = synthetic.make_sequence(track.seed, track.length, track.size)
+        _, seq = synthetic.make(track.generator, track.split, track.index, track.base_seed,
+                                track.length, track.size)
         for i in np.nonzero(seq.valid)[0]:
             yield int(i), seq.frames[i], seq.boxes[i]
         return

@@ -1,8 +1,11 @@
-"""Table 3 of the paper in miniature: BT / RT / +AN / +LE / +OS / +DM, plus mean_only,
-sgd_finetune and +DM tracked with the official label layout; mean ± std over seeds.
+"""Table 3 of the paper in miniature, as a research testbed: bases built once per seed and
+cached by config, rows (and new variants) trained on them, paired statistics that decide.
 
-    python -m clnet_jax.experiments.ablation --config configs/ablation.py [--quick]
-    [--report_partial]   # the report from the seeds finished so far, no training
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases   # once
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py           # all rows
+    python -m clnet_jax.experiments.ablation --config configs/ablation.py --rows DM,mine
+    [--quick]            plumbing only: a few steps per row, tiny data, its own directories
+    [--report_partial]   the report from what has been evaluated so far, no training
 
 Rows (all on the same trained base of each seed; tracking-time mining as the official
 tracker does for every CLNet row):
@@ -14,7 +17,14 @@ tracker does for every CLNet row):
   DM_official  DM weights, official (defective) label layout at tracking time
   DM_running_bn  DM weights, encoder BN on running statistics at the first-frame adaptation
                  (the official tracker uses the first crop's batch statistics)
-Writes ``<report_dir>/ablation.md`` with the table, plots and a distractor figure.
+  <name>  any variant registered in clnet_jax.variants: trained like DM (same-sequence
+          groups, diverse mining), tracked with its own generator
+
+Caching: the base of a seed lives in ``<ablation.bases_dir>/<key>/base`` where the key is a
+hash of everything that decides it (model, data, base-stage training settings, seed); each
+row's training and each (row, split) evaluation are keyed the same way below it. Changing a
+row's settings retrains that row only; changing the base's settings builds new bases.
+Writes ``<report_dir>/ablation.md`` (+ JSON and plots).
 """
 from __future__ import annotations
 
@@ -25,14 +35,31 @@ import sys
 import time
 
 import jax
+import numpy as np
 
+from clnet_jax import checkpoint
 from clnet_jax import config as config_lib
-from clnet_jax import eval_data, eval_runner, metrics, runner, trainer
+from clnet_jax import eval_data, eval_runner, runner, trainer, variants
 from clnet_jax import model as model_lib
 from clnet_jax.data import builders
 
 PAPER = {"BT": (73.3, 57.7), "RT": (74.3, 57.4), "AN": (73.8, 58.2), "LE": (75.5, 60.1),
          "OS": (76.6, 60.2), "DM": (77.2, 61.1)}  # P / AUC %, DTB70+NFS30+UAV123
+FIXED_ROWS = ("BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
+              "DM_running_bn")
+# Keys that never change what is trained (where it is written, how often it is logged).
+_NOT_DECIDING = ("workdir", "log_every", "checkpoint_every", "keep_checkpoints", "eval_after",
+                 "eval_split", "stages")
+
+
+def check_row(row: str) -> None:
+    if row in FIXED_ROWS:
+        return
+    try:
+        variants.get_variant(row)
+    except (KeyError, ValueError):
+        raise SystemExit(f"error: unknown row {row!r}: neither one of {list(FIXED_ROWS)} nor a "
+                         "variant registered in clnet_jax.variants.REGISTRY") from None
 
 
 def row_config(cfg, row: str):
@@ -44,6 +71,8 @@ def row_config(cfg, row: str):
     spec = {"AN": ("mlp_no_latent", single, False), "LE": ("clnet", single, False),
             "OS": ("clnet", grouped, False), "DM": ("clnet", grouped, True),
             "mean_only": ("mean_only", grouped, True)}
+    if row not in FIXED_ROWS:  # a registered variant: the paper's training protocol
+        spec[row] = (row, grouped, True)
     if row in spec:
         variant, g, mining = spec[row]
         c.clnet.variant = variant
@@ -53,32 +82,25 @@ def row_config(cfg, row: str):
     return c
 
 
-def train_rows(cfg, seed: int, workdir: str, rows: list[str]) -> dict:
-    """Trains the base and every trained row for one seed; returns row -> weights."""
-    c = cfg.copy_and_resolve_references()
-    c.train.seed = seed
-    init = jax.device_get(model_lib.init_params(c, jax.random.key(seed)))
-    base = trainer.train_stage(c, "base", os.path.join(workdir, "base"), init)
-    weights = {"BT": base, "sgd_finetune": base}
-    if "RT" in rows:  # more base training with the CLNet stage's protocol: same-sequence
-        rt = c.copy_and_resolve_references()  # groups and steps, the base stage's pairs/step
-        n = c.train.clnet_pairs_per_group
-        rt.train.pairs_per_group = n
-        rt.train.groups_per_batch = max(c.train.groups_per_batch // n, 1)
-        rt.train.epochs = c.train.clnet_epochs or c.train.epochs
-        rt.train.warmup_epochs = 0
-        rt.train.lr = rt.train.lr_end
-        weights["RT"] = trainer.train_stage(rt, "base", os.path.join(workdir, "RT"), base)
-    for row in ("AN", "LE", "OS", "DM", "mean_only"):
-        if row in rows or (row == "DM" and ({"DM_official", "DM_running_bn"} & set(rows))):
-            rc = row_config(c, row)
-            weights[row] = trainer.train_stage(rc, "clnet", os.path.join(workdir, row), base)
-    weights["DM_official"] = weights["DM_running_bn"] = weights.get("DM")
-    return weights
+def rt_config(cfg):
+    """RT: more base training with the CLNet stage's protocol (same-sequence groups and
+    steps, the base stage's pairs/step, the base schedule's final learning rate)."""
+    rt = cfg.copy_and_resolve_references()
+    n = cfg.train.clnet_pairs_per_group
+    rt.train.pairs_per_group = n
+    rt.train.groups_per_batch = max(cfg.train.groups_per_batch // n, 1)
+    rt.train.epochs = cfg.train.clnet_epochs or cfg.train.epochs
+    rt.train.warmup_epochs = 0
+    rt.train.lr = rt.train.lr_end
+    return rt
+
+
+TRAINED_FROM = {"RT": "RT", "AN": "AN", "LE": "LE", "OS": "OS", "DM": "DM",
+                "mean_only": "mean_only", "DM_official": "DM", "DM_running_bn": "DM"}
 
 
 def tracking_config(cfg, row: str):
-    c = row_config(cfg, row)
+    c = row_config(cfg, TRAINED_FROM.get(row, row))
     c.clnet.variant = {"BT": "none", "RT": "none", "sgd_finetune": "sgd_finetune",
                        "DM_official": "clnet", "DM_running_bn": "clnet"}.get(row, c.clnet.variant)
     if row == "DM_official":
@@ -86,6 +108,88 @@ def tracking_config(cfg, row: str):
     if row == "DM_running_bn":
         c.clnet.encoder_bn = "running"
     return c
+
+
+# ------------------------------------------------------------------------------ keys
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _deciding(c) -> dict:
+    d = c.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k not in _NOT_DECIDING}
+    d.pop("ablation", None)
+    d.pop("name", None)
+    return d
+
+
+def base_key(cfg, seed: int) -> str:
+    """What decides a seed's base: model, anchors, data and base-stage training settings."""
+    d = _deciding(cfg)
+    d["train"] = {k: v for k, v in d["train"].items() if not k.startswith("clnet_")
+                  and k != "diverse_mining"}
+    d["train"]["seed"] = seed
+    d.pop("track", None)
+    d.pop("clnet", None)
+    return _hash(d)
+
+
+def stage_key(c) -> str:
+    return _hash(_deciding(c))
+
+
+def seed_dir(cfg, seed: int) -> str:
+    return os.path.join(cfg.ablation.bases_dir, base_key(cfg, seed))
+
+
+# ------------------------------------------------------------------------ the work
+def _initial(cfg, seed: int) -> dict:
+    return jax.device_get(model_lib.init_params(cfg, jax.random.key(seed)))
+
+
+def _timed_stage(c, stage: str, workdir: str, init) -> dict:
+    """The stage's weights: read back when a finished run left them (its wall time is
+    recorded beside), else trained (or resumed) by trainer.train_stage. ``init`` may be a
+    function, called only when training is needed."""
+    if os.path.isfile(os.path.join(workdir, "wall_s.json")):
+        return checkpoint.load(os.path.join(workdir, "weights"))[0]
+    t = time.perf_counter()
+    w = trainer.train_stage(c, stage, workdir, init() if callable(init) else init)
+    with open(os.path.join(workdir, "wall_s.json"), "w") as f:
+        json.dump(time.perf_counter() - t, f)
+    return w
+
+
+def build_base(cfg, seed: int) -> dict:
+    """The seed's base tracker, trained once and then read from the cache."""
+    c = cfg.copy_and_resolve_references()
+    c.train.seed = seed
+    d = seed_dir(cfg, seed)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:  # for people browsing the cache
+        json.dump({"seed": seed, "config": _deciding(c)}, f, indent=1, default=str)
+    return _timed_stage(c, "base", os.path.join(d, "base"), lambda: _initial(c, seed))
+
+
+def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
+    """A row's tracker weights (trained on the seed's base, cached by the row's config)."""
+    c = cfg.copy_and_resolve_references()
+    c.train.seed = seed
+    trained = TRAINED_FROM.get(row)
+    if row == "BT" or row == "sgd_finetune":
+        return base
+    if row == "RT":
+        rc, stage = rt_config(c), "base"
+    else:
+        rc, stage = row_config(c, trained or row), "clnet"
+    work = os.path.join(seed_dir(cfg, seed), "rows", f"{trained or row}-{stage_key(rc)}")
+    return _timed_stage(rc, stage, work, base)
+
+
+def eval_path(cfg, seed: int, row: str, split: str) -> str:
+    c = tracking_config(cfg, row)
+    key = _hash([stage_key(c), split, cfg.ablation.eval_batch])
+    return os.path.join(seed_dir(cfg, seed), "eval", f"{row}-{split}-{key}.json")
 
 
 def init_cost(cfg, params, seq) -> tuple[float, float]:
@@ -107,111 +211,144 @@ def init_cost(cfg, params, seq) -> tuple[float, float]:
     return 1000 * t_init, t_init / t_step
 
 
-def evaluate_rows(cfg, weights: dict, rows: list[str], seqs) -> dict:
-    out = {}
-    for row in rows:
-        c = tracking_config(cfg, row)
-        params = jax.tree.map(jax.numpy.asarray, weights[row])
-        if c.clnet.variant in ("none", "sgd_finetune"):
-            params = {k: v for k, v in params.items() if k != "clnet"}
-        trk = runner.SequenceTracker(c, params)
-        results = {s.name: (s.gt, eval_runner.track_one(trk, s)[0]) for s in seqs}
-        summary = metrics.summarize(results)
-        summary["init_ms"], summary["init_frames"] = init_cost(c, params, seqs[0])
-        summary["boxes"] = {k: v[1].tolist() for k, v in results.items()}
-        out[row] = summary
-        print(f"  {row:<13} AUC {100 * summary['success_auc']:.1f}  P {100 * summary['precision']:.1f}"
-              f"  init {summary['init_frames']:.2f} frames", flush=True)
-    return out
+def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True) -> dict:
+    """One row on one split: boxes of every sequence (batched tracker) and, with ``cost``,
+    the first-frame cost in tracking frames (NaN without)."""
+    c = tracking_config(cfg, row)
+    params = jax.tree.map(jax.numpy.asarray, weights)
+    if c.clnet.variant in ("none", "sgd_finetune"):
+        params = {k: v for k, v in params.items() if k != "clnet"}
+    t = time.perf_counter()
+    out = eval_runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs))).run(seqs)
+    bad = {k: v for k, v in out.items() if isinstance(v, str)}
+    if bad:
+        raise RuntimeError(f"{row}: sequences failed: {bad}")
+    wall = time.perf_counter() - t
+    init_ms, init_frames = init_cost(c, params, seqs[0]) if cost else (np.nan, np.nan)
+    return {"boxes": {k: v[0].tolist() for k, v in out.items()}, "wall_s": wall,
+            "init_ms": init_ms, "init_frames": init_frames}
 
 
-def run(cfg, quick: bool = False, partial: bool = False) -> dict:
-    """Trains and evaluates every seed (resuming: finished stages and seeds are reused).
-
-    ``partial``: no training; the report from the seeds already evaluated.
-    """
-    a = cfg.ablation
-    seeds = list(a.seeds)[:1] if quick else list(a.seeds)
+def load_splits(cfg, quick: bool) -> dict:
     d = cfg.data
     src = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
                            d.builder_config if d.dataset == "synthetic" else None)
-    seqs = eval_data.from_source(src.as_data_source()[cfg.train.eval_split])
-    if quick:
-        seqs = seqs[:2]
-    per_seed = {}
-    key = config_hash(cfg, quick)
-    for seed in seeds:
-        workdir = os.path.join(cfg.train.workdir, f"seed{seed}")
-        if partial and not os.path.isdir(workdir):
-            continue
-        check_workdir(workdir, key)
-        done = os.path.join(workdir, "eval.json")
-        if os.path.isfile(done):
-            with open(done) as f:
-                per_seed[seed] = json.load(f)
-            continue
-        if partial:
-            continue
-        print(f"seed {seed}: training", flush=True)
-        weights = train_rows(cfg, seed, workdir, list(a.rows))
-        print(f"seed {seed}: evaluating {len(seqs)} sequences", flush=True)
-        per_seed[seed] = evaluate_rows(cfg, weights, list(a.rows), seqs)
-        with open(done + ".tmp", "w") as f:
-            json.dump(per_seed[seed], f)
-        os.replace(done + ".tmp", done)
-    if not per_seed:
-        sys.exit("error: no seed has been evaluated yet")
+    sources = src.as_data_source()
+    out = {}
+    for split in cfg.ablation.eval_splits:
+        if split not in sources:
+            continue  # e.g. no transfer split in the look-alike generator
+        seqs = eval_data.from_source(sources[split])
+        out[split] = seqs[:3] if quick else seqs
+    return out
+
+
+def run(cfg, quick: bool = False, partial: bool = False, rows: list[str] | None = None,
+        bases_only: bool = False) -> dict | None:
+    """Builds the bases, trains and evaluates the rows (everything cached is reused) and
+    writes the report from every row evaluated for every seed."""
+    from tqdm import tqdm
+    a = cfg.ablation
+    seeds = list(a.seeds)[:1] if quick else list(a.seeds)
+    todo = list(rows or a.rows)
+    for r in todo:
+        check_row(r)
+    splits = load_splits(cfg, quick)
+    if not partial:
+        jobs = [(s, None) for s in seeds] if bases_only else [(s, r) for s in seeds for r in todo]
+        pending = [j for j in jobs if not _done(cfg, *j, splits)]
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job",
+                   desc="bases" if bases_only else "rows", position=0)
+        bases = {}
+        for seed, row in pending:
+            bar.set_postfix_str(f"seed {seed}" + (f" {row}" if row else " base"))
+            if seed not in bases:
+                bases = {seed: build_base(cfg, seed)}  # one seed's base in memory at a time
+            if row is not None:
+                weights = row_weights(cfg, seed, row, bases[seed])
+                for i, (split, seqs) in enumerate(splits.items()):
+                    path = eval_path(cfg, seed, row, split)
+                    if not os.path.isfile(path):
+                        _write_json(path, evaluate(cfg, row, weights, seqs, cost=i == 0))
+            bar.update(1)
+        bar.close()
+        if bases_only:
+            walls = [_read_json(os.path.join(seed_dir(cfg, s), "base", "wall_s.json"))
+                     for s in seeds]
+            print(f"bases of seeds {seeds}: {', '.join(f'{w / 60:.1f}' for w in walls)} min "
+                  f"(in {cfg.ablation.bases_dir})")
+            return None
+    results = collect(cfg, seeds, list(a.rows) + [r for r in todo if r not in a.rows], splits)
+    if not results["test"]:
+        sys.exit("error: no row has been evaluated for every seed yet")
     from clnet_jax.experiments import report
-    return report.write(cfg, per_seed, seqs, PAPER)
+    return report.write(cfg, results, splits, PAPER)
 
 
-def config_hash(cfg, quick: bool) -> str:
-    """What decides a seed's results: the whole config except where they are written."""
-    c = cfg.to_dict()
-    c["train"] = {k: v for k, v in c["train"].items() if k != "workdir"}
-    c["ablation"] = {k: v for k, v in c["ablation"].items() if k not in ("report_dir", "seeds")}
-    c["quick"] = quick
-    return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def _done(cfg, seed, row, splits) -> bool:
+    if row is None:
+        return os.path.isfile(os.path.join(seed_dir(cfg, seed), "base", "wall_s.json"))
+    return all(os.path.isfile(eval_path(cfg, seed, row, s)) for s in splits)
 
 
-def check_workdir(workdir: str, key: str) -> None:
-    """Saved stages and results are reused only by the configuration that made them."""
-    path = os.path.join(workdir, "config_hash")
-    if os.path.isfile(path):
-        have = open(path).read().strip()
-        if have != key:
-            sys.exit(f"error: {workdir} holds runs of another configuration (hash {have}, this "
-                     f"one is {key}); nothing was reused. Remove it or choose another "
-                     "--config.train.workdir.")
-        return
-    if os.path.isdir(workdir) and os.listdir(workdir):
-        sys.exit(f"error: {workdir} holds runs without a configuration hash (made by an older "
-                 "version); nothing was reused. Remove it or choose another --config.train.workdir.")
-    os.makedirs(workdir, exist_ok=True)
-    with open(path, "w") as f:
-        f.write(key + "\n")
+def collect(cfg, seeds: list[int], rows: list[str], splits: dict) -> dict:
+    """{split: {seed: {row: result}}} for the rows that every seed has evaluated, plus
+    'seeds', 'rows' and the base wall times."""
+    out = {}
+    have_rows = [r for r in rows if all(os.path.isfile(eval_path(cfg, s, r, sp))
+                                        for s in seeds for sp in splits)]
+    done_seeds = [s for s in seeds if any(os.path.isfile(eval_path(cfg, s, r, sp))
+                                          for r in rows for sp in splits)]
+    if len(done_seeds) < len(seeds):  # a partial report: the rows of the finished seeds
+        have_rows = [r for r in rows if all(os.path.isfile(eval_path(cfg, s, r, sp))
+                                            for s in done_seeds for sp in splits)]
+    for sp in splits:
+        out[sp] = {s: {r: _read_json(eval_path(cfg, s, r, sp)) for r in have_rows}
+                   for s in done_seeds} if have_rows else {}
+    out["rows"], out["seeds"] = have_rows, done_seeds
+    out["base_wall_s"] = {}
+    for s in done_seeds:
+        p = os.path.join(seed_dir(cfg, s), "base", "wall_s.json")
+        if os.path.isfile(p):
+            out["base_wall_s"][s] = _read_json(p)
+    return out
+
+
+def _write_json(path: str, obj) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f)
+    os.replace(path + ".tmp", path)
+
+
+def _read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
 
 
 def quick_paths(cfg, overrides: dict) -> None:
-    """--quick never touches the real runs or report: its own work and report directories
-    unless they are given explicitly."""
-    if "train.workdir" not in overrides:
-        cfg.train.workdir = cfg.train.workdir.rstrip("/") + "_quick"
+    """--quick never touches the real bases or report: its own directories unless they are
+    given explicitly."""
+    if "ablation.bases_dir" not in overrides:
+        cfg.ablation.bases_dir = cfg.ablation.bases_dir.rstrip("/") + "_quick"
     if "ablation.report_dir" not in overrides:
-        cfg.ablation.report_dir = os.path.join(cfg.train.workdir, "report")
+        cfg.ablation.report_dir = os.path.join(cfg.ablation.bases_dir, "report")
 
 
 def main(argv: list[str]) -> None:
-    quick = "--quick" in argv
-    partial = "--report_partial" in argv
-    argv = [x for x in argv if x not in ("--quick", "--report_partial")]
-    path, overrides = "configs/ablation.py", {}
-    if "--config" in argv:  # "--config PATH" -> "--config=PATH"
-        i = argv.index("--config")
-        argv = argv[:i] + [f"--config={argv[i + 1]}"] + argv[i + 2:]
+    flags = {"--quick", "--report_partial", "--bases"}
+    quick, partial, bases = ("--quick" in argv, "--report_partial" in argv, "--bases" in argv)
+    argv = [x for x in argv if x not in flags]
+    path, overrides, rows = "configs/ablation.py", {}, None
+    for opt in ("--config", "--rows"):  # "--opt VALUE" -> "--opt=VALUE"
+        if opt in argv:
+            i = argv.index(opt)
+            argv = argv[:i] + [f"{opt}={argv[i + 1]}"] + argv[i + 2:]
     for arg in argv:
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
+        elif arg.startswith("--rows="):
+            rows = [r for r in arg.split("=", 1)[1].split(",") if r]
         elif arg.startswith("--config."):
             k, v = arg[len("--config."):].split("=", 1)
             overrides[k] = json.loads(v) if v[:1] in "[{0123456789-" or v in ("true", "false") else v
@@ -224,8 +361,9 @@ def main(argv: list[str]) -> None:
         t.epochs, t.warmup_epochs, t.steps_per_epoch, t.clnet_epochs = 1, 0, 2, 1
         t.groups_per_batch, t.clnet_pairs_per_group = 2, 2
         t.checkpoint_every, t.log_every = 2, 1
-        cfg.data.builder_config = "tiny"
-    run(cfg, quick, partial)
+        cfg.data.builder_config = "scenes_tiny" if cfg.data.builder_config.startswith(
+            "scenes") else "tiny"
+    run(cfg, quick, partial, rows, bases)
 
 
 if __name__ == "__main__":

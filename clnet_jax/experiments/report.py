@@ -1,5 +1,11 @@
-"""The ablation report: table (mean ± std over seeds, paper numbers beside), plots and a
-distractor case drawn frame by frame."""
+"""The testbed report: per split and difficulty level, each row's paired per-sequence
+difference against BT and RT with a bootstrap 95 % CI over sequences and seeds; an ordering
+is stated only where the CIs support it. Plus curves and a distractor case.
+
+Scoring (the testbed's protocol, GOT-10k-like): frames 2.. where the target is present;
+frames where it is absent (out of view, fully occluded) are not scored. Per sequence:
+success AUC (21 IoU thresholds), precision at 20 px, and the IoU of the first tracked frame.
+"""
 from __future__ import annotations
 
 import json
@@ -13,33 +19,117 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clnet_jax import metrics  # noqa: E402
+from clnet_jax.data.synthetic import level_of_name  # noqa: E402
 from clnet_jax.eval_runner import load_frame  # noqa: E402
 
 ORDER = ["BT", "AN", "LE", "OS", "DM"]
+THRESHOLDS = np.linspace(0, 1, 21)
+GOALS = {"success_auc": 0.5, "first_iou": 0.8}
 
 
-def _stats(per_seed: dict, row: str, key: str) -> tuple[float, float]:
-    v = np.array([per_seed[s][row][key] for s in per_seed])
-    return float(v.mean()), float(v.std())
+# ------------------------------------------------------------------ per-sequence scores
+def sequence_scores(gt: np.ndarray, pred: np.ndarray) -> dict:
+    """Success curve, precision curve and first-tracked-frame IoU over the scored frames."""
+    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
+    if len(gt) != len(pred):
+        raise ValueError(f"{len(pred)} result boxes for {len(gt)} ground-truth frames")
+    scored = np.all(np.isfinite(gt), 1)
+    scored[0] = False
+    if not scored.any():
+        return None
+    g, p = gt[scored], pred[scored]
+    with np.errstate(invalid="ignore"):
+        iou = np.nan_to_num(metrics.iou_got10k(p, g), nan=0.0)
+        ce = np.nan_to_num(metrics.center_error(p, g), nan=np.inf)
+    return {"success": np.mean(iou[:, None] > THRESHOLDS[None], 0),
+            "precision": np.mean(ce[:, None] <= metrics.PREC_THRESHOLDS[None], 0),
+            "first_iou": float(iou[0]) if scored[1] else np.nan}
 
 
-def _plots(per_seed, rows, out_dir):
-    for kind, key, xs in (("success", "success_curve", np.linspace(0, 1, 21)),
-                          ("precision", "precision_curve", metrics.PREC_THRESHOLDS)):
+def score_table(per_seed: dict, rows: list[str], seqs) -> dict:
+    """row -> {'auc': (S, N), 'prec': (S, N), 'first': (S, N), 'succ_curve': (S, 21),
+    'prec_curve': (S, 51)} over the sequences that have scored frames."""
+    gt = {q.name: q.gt for q in seqs}
+    names = [q.name for q in seqs]
+    out = {}
+    for r in rows:
+        sc = [[sequence_scores(gt[n], per_seed[s][r]["boxes"][n]) for n in names]
+              for s in per_seed]
+        keep = [j for j in range(len(names)) if all(x[j] is not None for x in sc)]
+        sc = [[x[j] for j in keep] for x in sc]
+        out[r] = {"auc": np.array([[np.mean(c["success"]) for c in x] for x in sc]),
+                  "prec": np.array([[c["precision"][20] for c in x] for x in sc]),
+                  "first": np.array([[c["first_iou"] for c in x] for x in sc]),
+                  "succ_curve": np.array([np.mean([c["success"] for c in x], 0) for x in sc]),
+                  "prec_curve": np.array([np.mean([c["precision"] for c in x], 0) for x in sc]),
+                  "names": [names[j] for j in keep]}
+    return out
+
+
+# ------------------------------------------------------------------------ statistics
+def paired_bootstrap(diff: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a (seeds, sequences) array of paired differences and its 95 % CI, resampling
+    seeds and sequences (both with replacement)."""
+    rng = np.random.default_rng(seed)
+    s, n = diff.shape
+    means = [diff[rng.integers(0, s, s)][:, rng.integers(0, n, n)].mean() for _ in range(reps)]
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(diff.mean()), float(lo), float(hi)
+
+
+def _verdict(mean_lo_hi) -> str:
+    _, lo, hi = mean_lo_hi
+    return "better" if lo > 0 else "worse" if hi < 0 else "undecided (CI contains 0)"
+
+
+def _mark(mean_lo_hi) -> str:
+    return {"better": " ▲", "worse": " ▼"}.get(_verdict(mean_lo_hi), "")
+
+
+def levels_of(names: list[str]) -> dict[str, np.ndarray]:
+    """'all' and each difficulty level present -> column mask over the sequences."""
+    lv = np.array([level_of_name(n) or "" for n in names])
+    out = {"all": np.ones(len(names), bool)}
+    for level in ("easy", "medium", "hard"):
+        if (lv == level).any():
+            out[level] = lv == level
+    return out
+
+
+def paired_differences(scores: dict, rows: list[str]) -> dict:
+    """ref -> row -> level -> (mean, lo, hi) of the paired success-AUC difference."""
+    out = {}
+    for ref in ("BT", "RT"):
+        if ref not in scores:
+            continue
+        lv = levels_of(scores[ref]["names"])
+        out[ref] = {r: {k: paired_bootstrap(scores[r]["auc"][:, m] - scores[ref]["auc"][:, m])
+                        for k, m in lv.items()} for r in rows if r != ref}
+    return out
+
+
+# ---------------------------------------------------------------------------- figures
+def _plots(scores, rows, out_dir, split):
+    names = []
+    for kind, key, xs in (("success", "succ_curve", THRESHOLDS),
+                          ("precision", "prec_curve", metrics.PREC_THRESHOLDS)):
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
         for row in rows:
-            curve = np.mean([per_seed[s][row][key] for s in per_seed], 0)
+            curve = scores[row][key].mean(0)
             score = np.mean(curve) if kind == "success" else curve[20]
             ax.plot(xs, curve, label=f"{row} [{score:.3f}]", linewidth=1.8)
         ax.set_xlabel("overlap threshold" if kind == "success" else "location error threshold (px)")
         ax.set_ylabel("success rate" if kind == "success" else "precision")
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
-        ax.set_title(f"{kind} plot, synthetic look-alike test split (mean of {len(per_seed)} seeds)")
+        ax.set_title(f"{kind} plot, {split} split (mean of {scores[rows[0]]['auc'].shape[0]} seeds)")
         ax.legend(fontsize=7, loc="lower left" if kind == "success" else "lower right")
         fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, f"ablation_{kind}.png"), dpi=110)
+        name = f"ablation_{split}_{kind}.png"
+        fig.savefig(os.path.join(out_dir, name), dpi=110)
         plt.close(fig)
+        names.append(name)
+    return names
 
 
 def _distractor_figure(per_seed, seqs, out_dir) -> str | None:
@@ -56,11 +146,11 @@ def _distractor_figure(per_seed, seqs, out_dir) -> str | None:
         iou_bt = metrics.iou_got10k(np.asarray(bt["boxes"][s.name])[m], s.gt[m])
         iou_dm = metrics.iou_got10k(np.asarray(dm["boxes"][s.name])[m], s.gt[m])
         if iou_dm.mean() - iou_bt.mean() > gain:
-            best, gain = (s, iou_bt), iou_dm.mean() - iou_bt.mean()
+            best, gain = (s, iou_bt, np.nonzero(m)[0]), iou_dm.mean() - iou_bt.mean()
     if best is None:
         return None
-    s, iou_bt = best
-    lost = int(np.argmax(iou_bt < 0.3)) if (iou_bt < 0.3).any() else len(s.frames) // 2
+    s, iou_bt, frames = best
+    lost = int(frames[np.argmax(iou_bt < 0.3)]) if (iou_bt < 0.3).any() else len(s.frames) // 2
     picks = sorted({0, max(lost - 2, 1), lost, min(lost + 6, len(s.frames) - 1)})
     tiles = []
     for t in picks:
@@ -78,93 +168,110 @@ def _distractor_figure(per_seed, seqs, out_dir) -> str | None:
     return f"{s.name} (frames {', '.join(str(t + 1) for t in picks)}; mean IoU gain of DM over BT {gain:.2f})"
 
 
-def per_sequence_auc(per_seed: dict, row: str, seqs) -> np.ndarray:
-    """Success AUC of every (seed, sequence) of a row, (S, N), from the saved boxes."""
+# ----------------------------------------------------------------------------- text
+def _ci(m) -> str:
+    return f"{100 * m[0]:+.1f} [{100 * m[1]:+.1f}, {100 * m[2]:+.1f}]{_mark(m)}"
+
+
+def _ms(v: np.ndarray) -> str:
+    per_seed = np.nanmean(v, 1)
+    return f"{100 * per_seed.mean():.1f} ± {100 * per_seed.std():.1f}"
+
+
+def decided_ordering(diffs: dict, rows: list[str]) -> list[str]:
+    """Sentences for what the CIs decide over all sequences; the rest is 'undecided'."""
     out = []
-    for s in per_seed:
-        boxes = per_seed[s][row]["boxes"]
-        out.append([float(np.mean(metrics.curves(q.gt, np.asarray(boxes[q.name]))[0]))
-                    for q in seqs])
-    return np.asarray(out)
-
-
-def paired_bootstrap(diff: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a (seeds, sequences) array of paired differences and its 95 % CI, resampling
-    seeds and sequences (both with replacement)."""
-    rng = np.random.default_rng(seed)
-    s, n = diff.shape
-    means = [diff[rng.integers(0, s, s)][:, rng.integers(0, n, n)].mean() for _ in range(reps)]
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(lo), float(hi)
-
-
-def _verdict(mean_lo_hi) -> str:
-    _, lo, hi = mean_lo_hi
-    return "better" if lo > 0 else "worse" if hi < 0 else "undecided (CI contains 0)"
-
-
-def paired_differences(per_seed: dict, rows: list[str], seqs) -> dict:
-    """Every row against BT and RT: paired per-sequence success-AUC differences with CIs."""
-    have = [q for q in seqs if all(q.name in per_seed[s][r]["boxes"] for s in per_seed
-                                   for r in rows)]
-    auc = {r: per_sequence_auc(per_seed, r, have) for r in rows}
-    out = {}
-    for ref in ("BT", "RT"):
-        if ref not in auc:
-            continue
-        out[ref] = {r: paired_bootstrap(auc[r] - auc[ref]) for r in rows if r != ref}
+    for ref, d in diffs.items():
+        better = [r for r in rows if r in d and _verdict(d[r]["all"]) == "better"]
+        worse = [r for r in rows if r in d and _verdict(d[r]["all"]) == "worse"]
+        undecided = [r for r in rows if r in d and r not in better + worse]
+        out.append(f"against {ref}: better — {', '.join(better) or 'none'}; worse — "
+                   f"{', '.join(worse) or 'none'}; undecided — {', '.join(undecided) or 'none'}")
     return out
 
 
-def write(cfg, per_seed: dict, seqs, paper: dict) -> dict:
+def split_section(split: str, per_seed: dict, rows: list[str], seqs, paper: dict,
+                  out_dir: str) -> tuple[list[str], dict]:
+    scores = score_table(per_seed, rows, seqs)
+    diffs = paired_differences(scores, rows)
+    n = scores[rows[0]]["auc"].shape[1]
+    lines = [f"## {split} split ({n} sequences × {len(per_seed)} seeds)", "",
+             "| row | success AUC (%) | precision@20 (%) | IoU of 1st tracked frame | "
+             "init cost (frames) | paper P / AUC |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        sc, p = scores[r], paper.get(r)
+        init = np.mean([per_seed[s][r]["init_frames"] or np.nan for s in per_seed])
+        lines.append(f"| {r} | {_ms(sc['auc'])} | {_ms(sc['prec'])} | "
+                     f"{np.nanmean(sc['first']):.3f} | {'–' if np.isnan(init) else f'{init:.2f}'} | "
+                     f"{f'{p[0]} / {p[1]}' if p else '–'} |")
+    lines.append("")
+    plots = _plots(scores, rows, out_dir, split)
+    lines += [" ".join(f"![{p}]({p})" for p in plots), ""]
+    for ref, d in diffs.items():
+        levels = list(next(iter(d.values())).keys()) if d else ["all"]
+        lines += [f"Paired success-AUC difference against {ref} (points; mean [bootstrap 95 % CI "
+                  "over sequences and seeds]; ▲/▼ the CI excludes 0):", "",
+                  "| row | " + " | ".join(levels) + " |", "|---" * (len(levels) + 1) + "|"]
+        lines += [f"| {r} | " + " | ".join(_ci(v[k]) for k in levels) + " |" for r, v in d.items()]
+        lines.append("")
+    lines += ["What the CIs decide (all sequences): " + "; ".join(decided_ordering(diffs, rows))
+              + ".", ""]
+    summary = {"table": {r: {"success_auc": float(scores[r]["auc"].mean()),
+                             "precision": float(scores[r]["prec"].mean()),
+                             "first_iou": float(np.nanmean(scores[r]["first"]))} for r in rows},
+               "paired_differences": diffs, "sequences": n}
+    return lines, summary
+
+
+def convergence_lines(summaries: dict) -> list[str]:
+    lines = ["## Is the base converged? (goals: BT success AUC ≥ 50 %, IoU of the first tracked "
+             "frame ≥ 0.8, RT − BT CI containing 0)", "", "| split | BT AUC (%) | BT 1st-frame IoU "
+             "| RT − BT (points) | goals met |", "|---|---|---|---|---|"]
+    for split, s in summaries.items():
+        bt = s["table"].get("BT")
+        if bt is None:
+            continue
+        rt = s["paired_differences"].get("BT", {}).get("RT", {}).get("all")
+        met = bt["success_auc"] >= GOALS["success_auc"] and bt["first_iou"] >= GOALS["first_iou"] \
+            and (rt is None or rt[1] <= 0 <= rt[2])
+        lines.append(f"| {split} | {100 * bt['success_auc']:.1f} | {bt['first_iou']:.3f} | "
+                     f"{_ci(rt) if rt else '–'} | {'yes' if met else 'no'} |")
+    return lines + [""]
+
+
+def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
     out_dir = cfg.ablation.report_dir
     os.makedirs(out_dir, exist_ok=True)
-    rows = [r for r in cfg.ablation.rows if all(r in per_seed[s] for s in per_seed)]
-    table = {r: {k: _stats(per_seed, r, k) for k in ("success_auc", "precision", "init_frames")}
-             for r in rows}
-    _plots(per_seed, rows, out_dir)
-    case = _distractor_figure(per_seed, seqs, out_dir)
-    auc = {r: table[r]["success_auc"][0] for r in rows}
-    chain = [r for r in ORDER if r in auc]
-    holds = all(auc[a] < auc[b] for a, b in zip(chain[:2], chain[1:3])) and \
-        all(auc[a] <= auc[b] for a, b in zip(chain[2:], chain[3:]))
-    lines = [
-        "# Ablation in miniature (generated by `python -m clnet_jax.experiments.ablation`)", "",
-        f"Synthetic look-alike benchmark, test split ({len(seqs)} sequences), tiny SiamRPN++ "
-        f"trained from scratch; seeds {list(per_seed)} of {list(cfg.ablation.seeds)}"
-        f"{'' if len(per_seed) == len(cfg.ablation.seeds) else ' (PARTIAL: not every seed has run)'}; "
-        "mean ± std over seeds. Paper: Table 3 "
-        "(DTB70+NFS30+UAV123, full-size r50), given for the ordering only.", "",
-        "| row | success AUC (%) | precision@20 (%) | init cost (frames) | paper P / AUC |",
-        "|---|---|---|---|---|"]
-    for r in rows:
-        t = table[r]
-        p = paper.get(r)
-        lines.append(f"| {r} | {100 * t['success_auc'][0]:.1f} ± {100 * t['success_auc'][1]:.1f} | "
-                     f"{100 * t['precision'][0]:.1f} ± {100 * t['precision'][1]:.1f} | "
-                     f"{t['init_frames'][0]:.2f} | {f'{p[0]} / {p[1]}' if p else '–'} |")
-    lines += ["", f"Paper's ordering BT < AN < LE ≤ OS ≤ DM (success AUC means): "
-              f"**{'holds' if holds else 'does not hold'}** here "
-              f"({' / '.join(f'{r} {100 * auc[r]:.1f}' for r in chain)}).", "",
-              "![success](ablation_success.png) ![precision](ablation_precision.png)", ""]
-    diffs = paired_differences(per_seed, rows, seqs)
-    for ref, d in diffs.items():
-        lines += [f"Paired difference against {ref} (per-sequence success AUC, points; mean and "
-                  "bootstrap 95 % CI over sequences and seeds):", "",
-                  "| row | difference | 95 % CI | verdict |", "|---|---|---|---|"]
-        lines += [f"| {r} | {100 * m:+.1f} | [{100 * lo:+.1f}, {100 * hi:+.1f}] | "
-                  f"{_verdict((m, lo, hi))} |" for r, (m, lo, hi) in d.items()]
-        lines.append("")
+    rows, seeds = results["rows"], results["seeds"]
+    partial = len(seeds) < len(cfg.ablation.seeds)
+    walls = results.get("base_wall_s", {})
+    sections, summaries = [], {}
+    for split, seqs in splits.items():
+        if results.get(split):
+            lines, summaries[split] = split_section(split, results[split], rows, seqs, paper,
+                                                    out_dir)
+            sections += lines
+    head = [
+        "# Ablation testbed (generated by `python -m clnet_jax.experiments.ablation`)", "",
+        f"Data: `{cfg.data.dataset}/{cfg.data.builder_config}`; tiny SiamRPN++ trained from "
+        f"scratch; seeds {seeds} of {list(cfg.ablation.seeds)}"
+        f"{' (PARTIAL: not every seed has run)' if partial else ''}. Scored on frames 2.. where "
+        "the target is present. Paper: Table 3 (DTB70+NFS30+UAV123, full-size r50), for the "
+        "ordering only."
+        + (f" Base training: {np.mean(list(walls.values())) / 60:.1f} min per seed "
+           f"(cached in `{cfg.ablation.bases_dir}`)." if walls else ""), ""]
+    lines = head + convergence_lines(summaries) + sections
+    case = None
+    if "test" in splits and results.get("test"):
+        case = _distractor_figure(results["test"], splits["test"], out_dir)
     if case:
         lines += ["Distractor case — white: ground truth, red: base tracker (BT), green: CLNet (DM):",
                   f"{case}", "", "![distractor](ablation_distractor.png)", ""]
     with open(os.path.join(out_dir, "ablation.md"), "w") as f:
         f.write("\n".join(lines))
-    slim = {s: {r: {k: v for k, v in per_seed[s][r].items() if k != "boxes"} for r in rows}
-            for s in per_seed}
     with open(os.path.join(out_dir, "ablation.json"), "w") as f:
-        json.dump({"table": table, "per_seed": slim, "ordering_holds": holds,
-                   "paired_differences": diffs}, f, indent=1)
-    print("\n".join(lines[3:6 + len(rows)]))
+        json.dump({"seeds": seeds, "rows": rows, "base_wall_s": walls, "splits": summaries},
+                  f, indent=1)
+    print("\n".join(head[2:] + convergence_lines(summaries)))
     print(f"wrote {out_dir}/ablation.md")
-    return {"table": table, "ordering_holds": holds}
+    return summaries
