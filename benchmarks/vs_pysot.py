@@ -99,6 +99,8 @@ def run_side(side: str, args) -> dict:
         import jax
         tree = jax.device_put(tree)  # once: numpy leaves would be copied in on every frame
         cfg = config_lib.from_file(os.path.join(ROOT, "configs", "siamrpn_r50.py"))
+        if args.winograd_tile:
+            cfg.track.winograd_tile = args.winograd_tile
         t = runner.SequenceTracker(cfg, tree)
         t.init(frames[0], gt[0])
         for f in frames[1:]:
@@ -118,6 +120,10 @@ def main() -> None:
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--tiles", default="",
+                    help="comma-separated Winograd tiles to run side by side (2: F(2x2,3x3), "
+                         "4: F(4x4,3x3)); default: the config's")
+    ap.add_argument("--winograd_tile", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--side", default=None, choices=["pysot", "jax"], help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/vs_pysot.json")
     args = ap.parse_args()
@@ -132,31 +138,41 @@ def main() -> None:
         os.makedirs(os.path.dirname(args.weights) or ".", exist_ok=True)
         torch.save(calibrated_weights(model_builder, tracker_cls, frames, gt), args.weights)
 
-    def child(side: str) -> dict:
+    def child(side: str, tile: int = 0) -> dict:
         # each tracker in its own process: torch's OpenMP threads and XLA's thread pool
         # compete when they share one
         cmd = [sys.executable, os.path.abspath(__file__), f"--side={side}",
                f"--pysot={args.pysot}", f"--weights={args.weights}", f"--seq={args.seq}",
-               f"--threads={args.threads}"]
+               f"--threads={args.threads}", f"--winograd_tile={tile}"]
         res = subprocess.run(cmd, capture_output=True, text=True,
                              env=dict(os.environ, PYTHONPATH=ROOT))
         if res.returncode:
             raise RuntimeError(f"{side}: {res.stderr[-2000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
 
+    tiles = [int(t) for t in args.tiles.split(",") if t] or [0]
     rows = []
     for r in range(args.rounds):  # interleaved, so machine drift hits both alike
-        a, b = child("pysot"), child("jax")
-        diff = float(np.abs(np.asarray(a["boxes"]) - np.asarray(b["boxes"])).max())
-        rows.append({"round": r + 1, "pysot_fps": round(a["fps"], 2),
-                     "clnet_jax_fps": round(b["fps"], 2), "ratio": round(b["fps"] / a["fps"], 3),
-                     "max_box_diff_px": float(f"{diff:.2e}")})
-        print(rows[-1], flush=True)
-    ratio = float(np.median([r["ratio"] for r in rows]))
+        a = child("pysot")
+        for tile in tiles:
+            b = child("jax", tile)
+            diff = float(np.abs(np.asarray(a["boxes"]) - np.asarray(b["boxes"])).max())
+            rows.append({"round": r + 1, "tile": tile or "config", "pysot_fps": round(a["fps"], 2),
+                         "clnet_jax_fps": round(b["fps"], 2),
+                         "ratio": round(b["fps"] / a["fps"], 3),
+                         "max_box_diff_px": float(f"{diff:.2e}")})
+            print(rows[-1], flush=True)
     print(common.table(rows, list(rows[0])))
-    print(f"median ratio clnet_jax / pysot: {ratio:.3f}; max box difference "
-          f"{max(r['max_box_diff_px'] for r in rows):.2e} px")
-    common.write_json(args.out, {"rows": rows, "median_ratio": ratio,
+    summary = {}
+    for tile in tiles:
+        mine = [x for x in rows if x["tile"] == (tile or "config")]
+        ratio = float(np.median([x["ratio"] for x in mine]))
+        diff = max(x["max_box_diff_px"] for x in mine)
+        summary[str(tile or "config")] = {"median_ratio": ratio, "max_box_diff_px": diff}
+        print(f"tile {tile or 'config'}: median ratio clnet_jax / pysot {ratio:.3f}; max box "
+              f"difference {diff:.2e} px")
+    common.write_json(args.out, {"rows": rows, "per_tile": summary,
+                                 "median_ratio": summary[str(tiles[0] or "config")]["median_ratio"],
                                  "weights": args.weights, "seq": args.seq})
 
 

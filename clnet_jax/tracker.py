@@ -174,6 +174,9 @@ def make_tracker(cfg) -> Tracker:
         Idempotent; the weights themselves are unchanged."""
         if not use_winograd(cfg) or "winograd" in params["model"]:
             return params
+        tile = cfg.track.get("winograd_tile", 2)
+        if tile not in (2, 4):
+            raise ValueError(f"track.winograd_tile={tile!r}: choose 2 (F(2x2,3x3)) or 4 (F(4x4,3x3))")
 
         def collect(model_vars):
             z = jnp.zeros((1, t.exemplar_size, t.exemplar_size, 3), jnp.float32)
@@ -192,7 +195,7 @@ def make_tracker(cfg) -> Tracker:
             node = params["model"]["params"]
             for k in path:
                 node = node[k.key]
-            return winograd.kernel_transform(node["kernel"])
+            return jnp.asarray(winograd.kernel_transform(np.asarray(node["kernel"]), tile))
 
         wino = jax.tree_util.tree_map_with_path(transform, shapes)
         return dict(params, model=dict(params["model"], winograd=wino))

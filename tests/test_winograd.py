@@ -10,18 +10,20 @@ from clnet_jax import winograd
 from conftest import config
 
 
+@pytest.mark.parametrize("tile", [2, 4])
 @pytest.mark.parametrize("size,padding,dilation", [
     ((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)])
-def test_conv3x3_equals_lax_conv(size, padding, dilation):
+def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, *size, 5)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(3, 3, 5, 7)) / 6, jnp.float32)
     ref = jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
                                        rhs_dilation=(dilation, dilation),
                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    got = winograd.conv3x3(x, winograd.kernel_transform(w), padding, dilation)
-    assert got.shape == ref.shape
-    np.testing.assert_allclose(got, ref, atol=2e-6 * float(jnp.abs(ref).max()))
+    for u in (winograd.kernel_transform(w, tile), winograd.kernel_transform(np.asarray(w), tile)):
+        got = winograd.conv3x3(x, u, padding, dilation)  # traced and float64-host transforms
+        assert u.shape[0] == (tile + 2) ** 2 and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=(2e-6 if tile == 2 else 2e-5) * float(jnp.abs(ref).max()))
 
 
 def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
@@ -43,5 +45,12 @@ def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     _, b1, c1 = jax.jit(fns.step)(prepared, s1, frame)
     np.testing.assert_allclose(b1, b0, atol=1e-3)
     np.testing.assert_allclose(c1, c0, rtol=1e-4)
+    four = tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "on",
+                                                               "track.winograd_tile": 4}))
+    p4 = four.prepare(params)
+    assert all(u.shape[0] == 36 for u in jax.tree.leaves(p4["model"]["winograd"]))
+    _, b4, c4 = jax.jit(four.step)(p4, jax.jit(four.init)(p4, frame, box), frame)
+    np.testing.assert_allclose(b4, b0, atol=1e-3)
+    np.testing.assert_allclose(c4, c0, rtol=1e-4)
     with pytest.raises(ValueError, match="winograd"):
         tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "yes"})).prepare(params)
