@@ -47,6 +47,7 @@ def base_config() -> ml_collections.ConfigDict:
     # `python -m clnet_jax.convert resnet50.model DIR` (ImageNet start, as upstream).
     # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
     # option; the official code freezes them and learns only their per-video change).
+    # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
     # statistics, heads and losses stay float32.
     c.train = ml_collections.ConfigDict(dict(
@@ -57,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="",
-        clnet_pairs_per_group=16, clnet_epochs=0, clnet_train_theta0=False,
+        clnet_pairs_per_group=16, clnet_groups_per_batch=0, clnet_epochs=0, clnet_train_theta0=False,
         clnet_train_fusion=False, compute_dtype="float32",
         diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test"))

@@ -33,6 +33,8 @@ def stage_config(cfg, stage: str):
     c = cfg.copy_and_resolve_references()
     if stage == "clnet":
         c.train.pairs_per_group = cfg.train.clnet_pairs_per_group
+        if cfg.train.get("clnet_groups_per_batch", 0):
+            c.train.groups_per_batch = cfg.train.clnet_groups_per_batch
         if cfg.train.clnet_epochs:
             c.train.epochs = cfg.train.clnet_epochs
             c.train.warmup_epochs = min(cfg.train.warmup_epochs, cfg.train.clnet_epochs)

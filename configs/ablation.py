@@ -22,6 +22,15 @@ def get_config():
     c.data.builder_config = "scenes"
     c.train.workdir = "runs/ablation"
     c.train.eval_after = False
+    # The base: ~10x the demo's pairs (25,600; ~27 min per seed on 2 cores), same schedule
+    # shape (1 warm-up epoch, log decay 0.01 -> 0.001). Rows: 200 CLNet steps of 8 groups x 4.
+    c.train.epochs = 16
+    c.train.steps_per_epoch = 100
+    c.train.groups_per_batch = 16
+    c.train.clnet_groups_per_batch = 8
+    c.train.clnet_epochs = 2
+    c.train.checkpoint_every = 200
+    c.train.log_every = 50
     c.ablation = ml_collections.ConfigDict(dict(
         seeds=[0, 1, 2, 3, 4],
         rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",

@@ -66,8 +66,9 @@ def row_config(cfg, row: str):
     """Config of a row's training stage ('clnet' stage unless BT/RT/sgd)."""
     c = cfg.copy_and_resolve_references()
     n = cfg.train.clnet_pairs_per_group
-    single = dict(pairs=1, groups=cfg.train.groups_per_batch * n)
-    grouped = dict(pairs=n, groups=cfg.train.groups_per_batch)
+    groups = cfg.train.get("clnet_groups_per_batch", 0) or cfg.train.groups_per_batch
+    single = dict(pairs=1, groups=groups * n)
+    grouped = dict(pairs=n, groups=groups)
     spec = {"AN": ("mlp_no_latent", single, False), "LE": ("clnet", single, False),
             "OS": ("clnet", grouped, False), "DM": ("clnet", grouped, True),
             "mean_only": ("mean_only", grouped, True)}
@@ -77,7 +78,7 @@ def row_config(cfg, row: str):
         variant, g, mining = spec[row]
         c.clnet.variant = variant
         c.train.clnet_pairs_per_group = g["pairs"]
-        c.train.groups_per_batch = g["groups"]
+        c.train.clnet_groups_per_batch = g["groups"]
         c.train.diverse_mining = mining
     return c
 
