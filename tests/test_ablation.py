@@ -95,3 +95,18 @@ def test_paired_bootstrap_decides_only_when_the_ci_excludes_zero():
     noise = 0.05 * rng.normal(size=(5, 100))
     assert report._verdict(report.paired_bootstrap(noise)).startswith("undecided")
     assert report._verdict(report.paired_bootstrap(-clear)) == "worse"
+
+
+def test_scores_skip_the_first_and_absent_frames_and_levels_split_columns():
+    from clnet_jax.experiments import report
+    gt = np.array([[10, 10, 20, 20], [12, 10, 20, 20], [np.nan] * 4, [14, 10, 20, 20]], float)
+    pred = np.array([[0, 0, 1, 1], [12, 10, 20, 20], [90, 90, 5, 5], [14 + 10, 10, 20, 20]], float)
+    sc = report.sequence_scores(gt, pred)
+    assert sc["first_iou"] == 1.0  # frame 2 (the first tracked one), not frame 1
+    # frames 2 and 4 scored (IoU 1 and 1/3), the absent frame 3 not at all
+    np.testing.assert_allclose(np.mean(sc["success"]), np.mean([np.mean(t < 1) + np.mean(t < 1 / 3)
+                                                                 for t in [report.THRESHOLDS]]) / 2)
+    assert report.sequence_scores(gt[:1], pred[:1]) is None
+    lv = report.levels_of(["test_easy_00000", "test_medium_00001", "test_hard_00002", "test_easy_00003"])
+    assert list(lv) == ["all", "easy", "medium", "hard"] and lv["easy"].tolist() == [1, 0, 0, 1]
+    assert list(report.levels_of(["test_00000"])) == ["all"]
