@@ -79,7 +79,11 @@ def test_keys_follow_what_decides_the_work():
     other.train.clnet_epochs += 1  # a CLNet-stage setting: same base, other rows
     other.train.log_every += 1
     other.ablation.report_dir = "elsewhere"
+    other.track.penalty_k += 0.01  # a tracking constant: same base
     assert ablation.base_key(other, 0) == key
+    crops = cfg.copy_and_resolve_references()
+    crops.track.instance_size = 191  # training crops read it: another base
+    assert ablation.base_key(crops, 0) != key
     assert ablation.eval_path(other, 0, "DM", "test") != ablation.eval_path(cfg, 0, "DM", "test")
     assert ablation.eval_path(other, 0, "BT", "test").startswith(ablation.seed_dir(cfg, 0))
     other.train.epochs += 1  # a base setting: another base

@@ -124,13 +124,18 @@ def _deciding(c) -> dict:
     return d
 
 
+_TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_amount")
+
+
 def base_key(cfg, seed: int) -> str:
     """What decides a seed's base: model, anchors, data and base-stage training settings."""
     d = _deciding(cfg)
     d["train"] = {k: v for k, v in d["train"].items() if not k.startswith("clnet_")
                   and k != "diverse_mining"}
     d["train"]["seed"] = seed
-    d.pop("track", None)
+    # training crops and anchor targets read the crop sizes and context; the rest of
+    # 'track' (penalty, window, update rate, convolution path) acts at tracking time only
+    d["track"] = {k: v for k, v in d["track"].items() if k in _TRAINING_TRACK_KEYS}
     d.pop("clnet", None)
     return _hash(d)
 
