@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -57,7 +58,6 @@ def tile_of(u) -> int:
 def kernel_transform(w, m: int = 2):
     """(3, 3, C, O) HWIO kernel -> ((m + 2)², C, O) transformed kernel G w Gᵀ (computed in
     float64 on the host when ``w`` is a NumPy array, then cast back)."""
-    import numpy as np
     _, g, _ = _MATRICES[m]
     if isinstance(w, np.ndarray):
         g64 = np.asarray(g, np.float64)

@@ -158,5 +158,6 @@ def sequence_name(generator: str, split: str, index: int) -> str:
 
 def level_of_name(name: str) -> str | None:
     """The difficulty level a scenes sequence's name carries (None for other names)."""
+    from clnet_jax.data.scenes import LEVELS
     parts = name.split("_")
-    return parts[1] if len(parts) == 3 and parts[1] in ("easy", "medium", "hard") else None
+    return parts[1] if len(parts) == 3 and parts[1] in LEVELS else None

@@ -157,13 +157,21 @@ def _timed_stage(c, stage: str, workdir: str, init) -> dict:
     """The stage's weights: read back when a finished run left them (its wall time is
     recorded beside), else trained (or resumed) by trainer.train_stage. ``init`` may be a
     function, called only when training is needed."""
-    if os.path.isfile(os.path.join(workdir, "wall_s.json")):
+    if os.path.isfile(_wall_path(workdir)):
         return checkpoint.load(os.path.join(workdir, "weights"))[0]
     t = time.perf_counter()
     w = trainer.train_stage(c, stage, workdir, init() if callable(init) else init)
-    with open(os.path.join(workdir, "wall_s.json"), "w") as f:
-        json.dump(time.perf_counter() - t, f)
+    _write_json(_wall_path(workdir), time.perf_counter() - t)
     return w
+
+
+def _wall_path(workdir: str) -> str:
+    """A finished stage's wall time; its presence marks the stage done."""
+    return os.path.join(workdir, "wall_s.json")
+
+
+def base_dir(cfg, seed: int) -> str:
+    return os.path.join(seed_dir(cfg, seed), "base")
 
 
 def build_base(cfg, seed: int) -> dict:
@@ -174,7 +182,7 @@ def build_base(cfg, seed: int) -> dict:
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, "config.json"), "w") as f:  # for people browsing the cache
         json.dump({"seed": seed, "config": _deciding(c)}, f, indent=1, default=str)
-    return _timed_stage(c, "base", os.path.join(d, "base"), lambda: _initial(c, seed))
+    return _timed_stage(c, "base", base_dir(cfg, seed), lambda: _initial(c, seed))
 
 
 def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
@@ -259,7 +267,10 @@ def run(cfg, quick: bool = False, partial: bool = False, rows: list[str] | None 
     todo = list(rows or a.rows)
     for r in todo:
         check_row(r)
-    splits = load_splits(cfg, quick)
+    if bases_only and not partial:  # no evaluation data needed
+        splits = {}
+    else:
+        splits = load_splits(cfg, quick)
     if not partial:
         jobs = [(s, None) for s in seeds] if bases_only else [(s, r) for s in seeds for r in todo]
         pending = [j for j in jobs if not _done(cfg, *j, splits)]
@@ -279,8 +290,7 @@ def run(cfg, quick: bool = False, partial: bool = False, rows: list[str] | None 
             bar.update(1)
         bar.close()
         if bases_only:
-            walls = [_read_json(os.path.join(seed_dir(cfg, s), "base", "wall_s.json"))
-                     for s in seeds]
+            walls = [_read_json(_wall_path(base_dir(cfg, s))) for s in seeds]
             print(f"bases of seeds {seeds}: {', '.join(f'{w / 60:.1f}' for w in walls)} min "
                   f"(in {cfg.ablation.bases_dir})")
             return None
@@ -293,28 +303,26 @@ def run(cfg, quick: bool = False, partial: bool = False, rows: list[str] | None 
 
 def _done(cfg, seed, row, splits) -> bool:
     if row is None:
-        return os.path.isfile(os.path.join(seed_dir(cfg, seed), "base", "wall_s.json"))
+        return os.path.isfile(_wall_path(base_dir(cfg, seed)))
     return all(os.path.isfile(eval_path(cfg, seed, row, s)) for s in splits)
 
 
 def collect(cfg, seeds: list[int], rows: list[str], splits: dict) -> dict:
-    """{split: {seed: {row: result}}} for the rows that every seed has evaluated, plus
-    'seeds', 'rows' and the base wall times."""
+    """{split: {seed: {row: result}}} over the seeds that have evaluated anything and the
+    rows that all of those seeds have evaluated (a partial report when seeds are missing),
+    plus 'seeds', 'rows' and the base wall times."""
     out = {}
-    have_rows = [r for r in rows if all(os.path.isfile(eval_path(cfg, s, r, sp))
-                                        for s in seeds for sp in splits)]
     done_seeds = [s for s in seeds if any(os.path.isfile(eval_path(cfg, s, r, sp))
                                           for r in rows for sp in splits)]
-    if len(done_seeds) < len(seeds):  # a partial report: the rows of the finished seeds
-        have_rows = [r for r in rows if all(os.path.isfile(eval_path(cfg, s, r, sp))
-                                            for s in done_seeds for sp in splits)]
+    have_rows = [r for r in rows if all(os.path.isfile(eval_path(cfg, s, r, sp))
+                                        for s in done_seeds for sp in splits)]
     for sp in splits:
         out[sp] = {s: {r: _read_json(eval_path(cfg, s, r, sp)) for r in have_rows}
                    for s in done_seeds} if have_rows else {}
     out["rows"], out["seeds"] = have_rows, done_seeds
     out["base_wall_s"] = {}
     for s in done_seeds:
-        p = os.path.join(seed_dir(cfg, s), "base", "wall_s.json")
+        p = _wall_path(base_dir(cfg, s))
         if os.path.isfile(p):
             out["base_wall_s"][s] = _read_json(p)
     return out

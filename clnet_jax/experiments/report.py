@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clnet_jax import metrics  # noqa: E402
+from clnet_jax.data.scenes import LEVELS  # noqa: E402
 from clnet_jax.data.synthetic import level_of_name  # noqa: E402
 from clnet_jax.eval_runner import load_frame  # noqa: E402
 
@@ -90,7 +91,7 @@ def levels_of(names: list[str]) -> dict[str, np.ndarray]:
     """'all' and each difficulty level present -> column mask over the sequences."""
     lv = np.array([level_of_name(n) or "" for n in names])
     out = {"all": np.ones(len(names), bool)}
-    for level in ("easy", "medium", "hard"):
+    for level in LEVELS:
         if (lv == level).any():
             out[level] = lv == level
     return out
@@ -260,7 +261,8 @@ def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
         "ordering only."
         + (f" Base training: {np.mean(list(walls.values())) / 60:.1f} min per seed "
            f"(cached in `{cfg.ablation.bases_dir}`)." if walls else ""), ""]
-    lines = head + convergence_lines(summaries) + sections
+    converged = convergence_lines(summaries)
+    lines = head + converged + sections
     case = None
     if "test" in splits and results.get("test"):
         case = _distractor_figure(results["test"], splits["test"], out_dir)
@@ -272,6 +274,6 @@ def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
     with open(os.path.join(out_dir, "ablation.json"), "w") as f:
         json.dump({"seeds": seeds, "rows": rows, "base_wall_s": walls, "splits": summaries},
                   f, indent=1)
-    print("\n".join(head[2:] + convergence_lines(summaries)))
+    print("\n".join(head[2:] + converged))
     print(f"wrote {out_dir}/ablation.md")
     return summaries
