@@ -74,6 +74,21 @@ def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return c
 
 
+def miniature_crops(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Crops for the miniature testbed: 79/167 instead of 127/255 (2.3x fewer pixels per
+    training pair and tracked frame). The synthetic targets are ~20 px in their frames, so
+    the upstream crops only upsample them further; what changes is the anchor grid's
+    stride in frame pixels (~w/5 instead of ~w/8). Kept consistent with the model's neck
+    rule (maps narrower than 20 keep their centre 7): the template's 9x9 map is cut to 7x7,
+    the search's 20x20 map is not, so the score map is 14x14 (base_size 2 in pysot's
+    formula). Anchors shrink with the template (40 px instead of 64: scale 5), and the
+    training shifts with the search crop."""
+    c.track.exemplar_size, c.track.instance_size, c.track.base_size = 79, 167, 2
+    c.anchor.scales = [5]
+    c.data.search_shift, c.data.template_shift = 42, 2
+    return c
+
+
 def score_size(c: ml_collections.ConfigDict) -> int:
     t = c.track
     return (t.instance_size - t.exemplar_size) // c.anchor.stride + 1 + t.base_size
