@@ -75,23 +75,31 @@ def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def miniature_crops(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """Crops for the miniature testbed: 79/167 instead of 127/255 (2.3x fewer pixels per
+    """Crops for the miniature testbed: 79/175 instead of 127/255 (2.1x fewer pixels per
     training pair and tracked frame). The synthetic targets are ~20 px in their frames, so
     the upstream crops only upsample them further; what changes is the anchor grid's
     stride in frame pixels (~w/5 instead of ~w/8). Kept consistent with the model's neck
     rule (maps narrower than 20 keep their centre 7): the template's 9x9 map is cut to 7x7,
-    the search's 20x20 map is not, so the score map is 14x14 (base_size 2 in pysot's
-    formula). Anchors shrink with the template (40 px instead of 64: scale 5), and the
-    training shifts with the search crop."""
-    c.track.exemplar_size, c.track.instance_size, c.track.base_size = 79, 167, 2
+    the search's 21x21 map is not, so the score map is 15x15 (base_size 2 in pysot's
+    formula; odd, see score_size). Anchors shrink with the template (40 px instead of 64:
+    scale 5), and the training shifts with the search crop."""
+    c.track.exemplar_size, c.track.instance_size, c.track.base_size = 79, 175, 2
     c.anchor.scales = [5]
-    c.data.search_shift, c.data.template_shift = 42, 2
+    c.data.search_shift, c.data.template_shift = 44, 2
     return c
 
 
 def score_size(c: ml_collections.ConfigDict) -> int:
+    """Side of the score map (pysot's formula). Anchors sit at offsets -(S//2)..: only an odd
+    S puts the middle anchor on the crop's centre (an even one shifts every anchor by half
+    a stride against what its cell sees), so an even S is refused."""
     t = c.track
-    return (t.instance_size - t.exemplar_size) // c.anchor.stride + 1 + t.base_size
+    s = (t.instance_size - t.exemplar_size) // c.anchor.stride + 1 + t.base_size
+    if s % 2 == 0:
+        raise ValueError(f"score map side {s} (instance_size {t.instance_size}, exemplar_size "
+                         f"{t.exemplar_size}, base_size {t.base_size}) is even: anchors would "
+                         "be off the crop centre by half a stride; choose sizes giving an odd side")
+    return s
 
 
 def arch_from_config(c: ml_collections.ConfigDict) -> dict:

@@ -55,10 +55,10 @@ def run(cfg) -> dict:
 
 
 TESTBED_HINT = """
-This demo trains for minutes; its base is far from converged. The research testbed (README,
-"Research testbed") trains a base ~10x longer per seed on realistic scenes, once, and compares
-every row with paired CIs over 5 seeds:
-  python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases  # ~27 min/seed
+This demo trains for minutes on scenes without the hard level. The research testbed (README,
+"Research testbed") trains a base twice as long per seed on all three levels, once, and
+compares every row with paired CIs over 5 seeds on a test and a transfer split:
+  python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases  # ~12 min/seed
   python -m clnet_jax.experiments.ablation --config configs/ablation.py          # the rows
 """
 

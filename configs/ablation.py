@@ -7,24 +7,19 @@
 
 The base of each seed is trained once and cached under ablation.bases_dir by a key of its
 config; a row (or a new variant) then costs its generator training and evaluation only.
-Same model sizes as configs/demo.py; the base schedule is longer (see README, "Testbed").
+Same model, crops (79/167) and tracking constants as configs/demo.py; the base schedule is
+longer (see README, "Research testbed").
 """
 import os
 
 import ml_collections
 
-from clnet_jax.config import from_file, miniature_crops
+from clnet_jax.config import from_file
 
 
 def get_config():
     c = from_file(os.path.join(os.path.dirname(os.path.abspath(__file__)), "demo.py"))
     c.name = "ablation"
-    miniature_crops(c)
-    # Tracking constants of the miniature, chosen on the validation split with the base of
-    # seed 0 (python -m clnet_jax.experiments.tune; docs/tune_tracking.json): +1.6 points
-    # [+0.4, +3.0] over the upstream 0.05 / 0.42 (lr 0.38 stays). Shared by every row.
-    c.track.penalty_k = 0.2
-    c.track.window_influence = 0.3
     c.data.builder_config = "scenes"
     c.train.workdir = "runs/ablation"
     c.train.eval_after = False

@@ -1,9 +1,11 @@
+import os
+
 import jax.numpy as jnp
 import numpy as np
 
 from clnet_jax import anchors as A
 from clnet_jax.xcorr import xcorr_depthwise
-from conftest import config
+from conftest import ROOT, config
 
 
 def test_anchor_and_window_match_golden(golden):
@@ -46,3 +48,23 @@ def test_xcorr_depthwise_matches_direct_sum():
             for j in range(7):
                 ref[b, i, j] = np.sum(x[b, i:i + 3, j:j + 2] * k[b], axis=(0, 1))
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_miniature_score_map_is_odd_and_matches_the_model():
+    """The demo/testbed crops give the score side the formula says (the model's hidden maps),
+    and an even side, which would put every anchor half a stride off its cell, is refused."""
+    import jax
+    import pytest
+    from clnet_jax import config as config_lib, model as model_lib
+    cfg = config_lib.from_file(os.path.join(ROOT, "configs", "demo.py"))
+    s = config_lib.score_size(cfg)
+    assert s % 2 == 1
+    params = model_lib.init_params(cfg, jax.random.key(0))
+    net = model_lib.model_from_config(cfg.model)
+    z = np.zeros((1, cfg.track.exemplar_size, cfg.track.exemplar_size, 3), np.float32)
+    x = np.zeros((1, cfg.track.instance_size, cfg.track.instance_size, 3), np.float32)
+    hidden = net.apply(params["model"], z, x)
+    assert {h.shape[1:3] for lv in hidden.values() for h in lv.values()} == {(s, s)}
+    cfg.track.instance_size = 167  # 20x20 search map -> 14x14 scores
+    with pytest.raises(ValueError, match="even"):
+        config_lib.score_size(cfg)

@@ -65,3 +65,14 @@ def test_scene_store_lists_levels(tmp_path):
     store = frames.open_store("synthetic", str(tmp_path), split="train", workers=1,
                               builder_config="scenes_tiny")
     assert 0 < len(store) <= 6 * 12
+
+
+def test_demo_generator_leaves_out_the_hard_level():
+    names = [synthetic.sequence_name("scenes_easy_medium", "test", i) for i in range(4)]
+    assert [synthetic.level_of_name(n) for n in names] == ["easy", "medium"] * 2
+    # same seed and level as the testbed's sequence of that index: the same scene
+    a = synthetic.make("scenes_easy_medium", "test", 0, 0, 6)[1]
+    b = synthetic.make("scenes", "test", 0, 0, 6)[1]
+    np.testing.assert_array_equal(a.frames, b.frames)
+    tracks, _ = frames.list_tracks("synthetic", None, "test", "scenes_demo")
+    assert len(tracks) == 60 and "hard" not in {synthetic.level_of_name(t.name) for t in tracks}

@@ -50,6 +50,10 @@ class SyntheticTracking(tfds.core.GeneratorBasedBuilder):
         SyntheticConfig(name="scenes", train=600, validation=30, test=120, transfer=120,
                         length=50, generator="scenes",
                         description="the testbed: realistic scenes, 3 levels, transfer split"),
+        # The demo's: the same scenes without the hard level, sized for minutes.
+        SyntheticConfig(name="scenes_demo", train=300, validation=12, test=60, length=50,
+                        generator="scenes_easy_medium",
+                        description="the demo: realistic scenes, easy and medium levels"),
         SyntheticConfig(name="scenes_tiny", train=6, validation=3, test=3, transfer=3,
                         length=12, generator="scenes", description="for tests"),
     ]

@@ -377,9 +377,15 @@ def make_sequence(seed: int, level: str = "medium", family: str = "scenes",
     return Sequence(frames, boxes, valid)
 
 
-def level_of(index: int) -> str:
+# Generators (synthetic.GENERATORS) built on these scenes and the levels each rotates through:
+# the testbed's, and the demo's (no hard level: no full occlusion or out-of-view stretch, so
+# a base trained for minutes can track most of it).
+LEVEL_SETS = {"scenes": LEVELS, "scenes_easy_medium": ("easy", "medium")}
+
+
+def level_of(index: int, levels: tuple[str, ...] = LEVELS) -> str:
     """Levels rotate with the index, so every split holds them in equal parts."""
-    return LEVELS[index % len(LEVELS)]
+    return levels[index % len(levels)]
 
 
 def split_seed(split: str, index: int, base_seed: int = 0) -> int:

@@ -127,7 +127,7 @@ def split_seed(split: str, index: int, base_seed: int = 0) -> int:
     return base_seed + offset + index
 
 
-GENERATORS = ("lookalike", "scenes")
+GENERATORS = ("lookalike", "scenes", "scenes_easy_medium")
 
 
 def make(generator: str, split: str, index: int, base_seed: int = 0, length: int = 40,
@@ -136,23 +136,25 @@ def make(generator: str, split: str, index: int, base_seed: int = 0, length: int
 
     'lookalike': this module's recoloured copies; 'scenes': :mod:`clnet_jax.data.scenes`
     (its frame size comes from the family; the name carries the difficulty level, and the
-    'transfer' split uses the transfer family).
+    'transfer' split uses the transfer family); 'scenes_easy_medium': the same without the
+    hard level.
     """
     name = sequence_name(generator, split, index)
     if generator == "lookalike":
         return name, make_sequence(split_seed(split, index, base_seed), length, size)
     from clnet_jax.data import scenes
     family = "transfer" if split == "transfer" else "scenes"
-    return name, scenes.make_sequence(scenes.split_seed(split, index, base_seed),
-                                      scenes.level_of(index), family, length)
+    level = scenes.level_of(index, scenes.LEVEL_SETS[generator])
+    return name, scenes.make_sequence(scenes.split_seed(split, index, base_seed), level,
+                                      family, length)
 
 
 def sequence_name(generator: str, split: str, index: int) -> str:
     if generator == "lookalike":
         return f"{split}_{index:05d}"
-    if generator == "scenes":
+    if generator in ("scenes", "scenes_easy_medium"):
         from clnet_jax.data import scenes
-        return f"{split}_{scenes.level_of(index)}_{index:05d}"
+        return f"{split}_{scenes.level_of(index, scenes.LEVEL_SETS[generator])}_{index:05d}"
     raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
 
 
