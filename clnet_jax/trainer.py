@@ -41,6 +41,60 @@ def stage_config(cfg, stage: str):
     return c
 
 
+# Settings a run may change between a checkpoint and its resumption: paths, logging,
+# checkpointing, data-loading parallelism, and what acts at tracking time only.
+_RESUMABLE = {"name": None, "ablation": None,
+              "train": ("workdir", "init_checkpoint", "pretrained_backbone", "log_every",
+                        "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
+                        "stages"),
+              "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers"),
+              "track": ("penalty_k", "window_influence", "lr", "winograd", "winograd_tile")}
+
+
+def run_settings(cfg, stage: str) -> dict:
+    """What decides a stage's training run (flattened dotted keys): resuming a checkpoint
+    under other values would silently mix two runs."""
+    d = cfg.to_dict()
+    if stage == "base":
+        d.pop("clnet", None)
+    flat = {}
+    for section, values in d.items():
+        drop = _RESUMABLE.get(section, ())
+        if drop is None:
+            continue
+        if not isinstance(values, dict):
+            flat[section] = values
+            continue
+        for k, v in values.items():
+            if k not in drop:
+                flat[f"{section}.{k}"] = v
+    return json.loads(json.dumps(flat, default=str))
+
+
+def check_resumable(cfg, stage: str, workdir: str) -> None:
+    """Refuses to resume a work directory whose recorded run settings differ from ``cfg``."""
+    path = os.path.join(workdir, "run_settings.json")
+    if not os.path.isfile(path):
+        return
+    with open(path) as f:
+        saved = json.load(f)
+    now = run_settings(cfg, stage)
+    diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"
+                          for k in diff[:6])
+        raise ValueError(f"{workdir} holds a {stage} run of other settings ({shown}"
+                         f"{', …' if len(diff) > 6 else ''}); resuming would mix two runs. "
+                         "Use another train.workdir, or delete that one to start over.")
+
+
+def _record_settings(cfg, stage: str, workdir: str) -> None:
+    path = os.path.join(workdir, "run_settings.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(run_settings(cfg, stage), f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+
+
 def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     """The frame-level stores to train on and their samples per mixture epoch:
     ``data.mixture`` (name -> samples, manual_dir) when set, else the one ``data.dataset``.
@@ -152,6 +206,10 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
                                              save_interval_steps=t.checkpoint_every))
     start = mgr.latest_step() or 0
+    if start:
+        check_resumable(cfg, stage, workdir)
+    elif main:
+        _record_settings(cfg, stage, workdir)
     if start:
         restored = mgr.restore(start, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(state)))

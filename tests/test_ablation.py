@@ -28,6 +28,7 @@ def _check_report(tmp_path, report, rows):
     assert "Paired success-AUC difference against BT" in report
     assert "Paired success-AUC difference against RT" in report
     assert "Is the base converged?" in report and "What the CIs decide" in report
+    assert "## Cost of a row on top of the bases" in report and "| DM | " in report
     assert "| easy | medium | hard |" in report  # per difficulty level
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
     m, lo, hi = data["splits"]["test"]["paired_differences"]["BT"]["DM"]["all"]
@@ -55,6 +56,11 @@ def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     again = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
                   "mlp_no_latent", "--report_partial")
     assert again == report
+    # a hand-written reading beside the report survives regeneration
+    (tmp_path / "docs" / "ablation_reading.md").write_text("## Reading\n\nCLNet does not.\n")
+    again = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
+                  "mlp_no_latent", "--report_partial")
+    assert again.startswith(report.rstrip()) and again.rstrip().endswith("CLNet does not.")
     with pytest.raises(SystemExit, match="unknown row"):
         _main(tmp_path, "--rows", "nonexistent")
 

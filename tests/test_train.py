@@ -337,3 +337,23 @@ def test_clnet_stage_trains_exactly_the_official_parameters(clnet_params):
     research = TS.init_state(config("train_tiny", **{"train.clnet_train_fusion": True}), "clnet",
                              jax.device_get(clnet_params), 0)
     assert set(research["trainable"]) == {"gen", "fusion"}
+
+
+def test_resuming_a_workdir_of_other_settings_is_refused(tmp_path):
+    """A checkpoint is resumed only under the settings that wrote it (paths, logging and
+    loader parallelism may change); anything else is a clear error that deletes nothing."""
+    from clnet_jax import config as config_lib, trainer
+    cfg = config_lib.from_file(TRAIN_CFG)
+    trainer._record_settings(cfg, "base", str(tmp_path))
+    same = cfg.copy_and_resolve_references()
+    same.data.workers, same.train.log_every, same.train.workdir = 2, 1, "elsewhere"
+    same.track.window_influence = 0.3  # tracking time only
+    trainer.check_resumable(same, "base", str(tmp_path))
+    same.clnet.sgd_steps = 9  # the base stage does not read clnet settings
+    trainer.check_resumable(same, "base", str(tmp_path))
+    other = cfg.copy_and_resolve_references()
+    other.track.instance_size = 175
+    other.train.lr = 0.5
+    with pytest.raises(ValueError, match=r"other settings .*track.instance_size.*train.lr"):
+        trainer.check_resumable(other, "base", str(tmp_path))
+    assert os.path.isfile(tmp_path / "run_settings.json")

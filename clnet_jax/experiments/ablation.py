@@ -185,19 +185,34 @@ def build_base(cfg, seed: int) -> dict:
     return _timed_stage(c, "base", base_dir(cfg, seed), lambda: _initial(c, seed))
 
 
-def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
-    """A row's tracker weights (trained on the seed's base, cached by the row's config)."""
+def _row_stage(cfg, seed: int, row: str):
+    """(config, stage, work dir) of the training a row needs on its seed's base, or None for
+    rows that track with the base itself."""
     c = cfg.copy_and_resolve_references()
     c.train.seed = seed
     trained = TRAINED_FROM.get(row)
     if row == "BT" or row == "sgd_finetune":
-        return base
+        return None
     if row == "RT":
         rc, stage = rt_config(c), "base"
     else:
         rc, stage = row_config(c, trained or row), "clnet"
-    work = os.path.join(seed_dir(cfg, seed), "rows", f"{trained or row}-{stage_key(rc)}")
-    return _timed_stage(rc, stage, work, base)
+    return rc, stage, os.path.join(seed_dir(cfg, seed), "rows", f"{trained or row}-{stage_key(rc)}")
+
+
+def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
+    """A row's tracker weights (trained on the seed's base, cached by the row's config)."""
+    job = _row_stage(cfg, seed, row)
+    return base if job is None else _timed_stage(*job, base)
+
+
+def row_training_s(cfg, seed: int, row: str) -> float:
+    """Wall time of a row's own training on one seed (0 for rows without; NaN if unknown)."""
+    job = _row_stage(cfg, seed, row)
+    if job is None:
+        return 0.0
+    p = _wall_path(job[2])
+    return _read_json(p) if os.path.isfile(p) else float("nan")
 
 
 def eval_path(cfg, seed: int, row: str, split: str) -> str:
@@ -320,6 +335,7 @@ def collect(cfg, seeds: list[int], rows: list[str], splits: dict) -> dict:
         out[sp] = {s: {r: _read_json(eval_path(cfg, s, r, sp)) for r in have_rows}
                    for s in done_seeds} if have_rows else {}
     out["rows"], out["seeds"] = have_rows, done_seeds
+    out["row_train_s"] = {r: [row_training_s(cfg, s, r) for s in done_seeds] for r in have_rows}
     out["base_wall_s"] = {}
     for s in done_seeds:
         p = _wall_path(base_dir(cfg, s))

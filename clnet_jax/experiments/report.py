@@ -240,6 +240,24 @@ def convergence_lines(summaries: dict) -> list[str]:
     return lines + [""]
 
 
+def cost_lines(results: dict, splits: dict) -> list[str]:
+    """What each row costs on top of the bases: its own training and its evaluations, per
+    seed and for all seeds (the budget of a new variant)."""
+    seeds, train = results["seeds"], results.get("row_train_s", {})
+    if not seeds or not train:
+        return []
+    lines = ["## Cost of a row on top of the bases (wall time on this machine)", "",
+             "| row | training (min per seed) | evaluation (min per seed, all splits) | "
+             f"all {len(seeds)} seeds (min) |", "|---|---|---|---|"]
+    for r in results["rows"]:
+        ev = [sum(results[sp][s][r]["wall_s"] for sp in splits if results.get(sp))
+              for s in seeds]
+        tr = np.array(train.get(r, [np.nan] * len(seeds)), float)
+        lines.append(f"| {r} | {np.mean(tr) / 60:.1f} | {np.mean(ev) / 60:.1f} | "
+                     f"{(np.sum(tr) + np.sum(ev)) / 60:.1f} |")
+    return lines + [""]
+
+
 def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
     out_dir = cfg.ablation.report_dir
     os.makedirs(out_dir, exist_ok=True)
@@ -262,17 +280,22 @@ def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
         + (f" Base training: {np.mean(list(walls.values())) / 60:.1f} min per seed "
            f"(cached in `{cfg.ablation.bases_dir}`)." if walls else ""), ""]
     converged = convergence_lines(summaries)
-    lines = head + converged + sections
+    lines = head + converged + cost_lines(results, splits) + sections
     case = None
     if "test" in splits and results.get("test"):
         case = _distractor_figure(results["test"], splits["test"], out_dir)
     if case:
         lines += ["Distractor case — white: ground truth, red: base tracker (BT), green: CLNet (DM):",
                   f"{case}", "", "![distractor](ablation_distractor.png)", ""]
+    reading = os.path.join(out_dir, "ablation_reading.md")  # hand-written, kept on regeneration
+    if os.path.isfile(reading):
+        with open(reading) as f:
+            lines += ["", f.read().rstrip()]
     with open(os.path.join(out_dir, "ablation.md"), "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + "\n")
     with open(os.path.join(out_dir, "ablation.json"), "w") as f:
-        json.dump({"seeds": seeds, "rows": rows, "base_wall_s": walls, "splits": summaries},
+        json.dump({"seeds": seeds, "rows": rows, "base_wall_s": walls,
+                   "row_train_s": results.get("row_train_s", {}), "splits": summaries},
                   f, indent=1)
     print("\n".join(head[2:] + converged))
     print(f"wrote {out_dir}/ablation.md")
