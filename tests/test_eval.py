@@ -297,3 +297,27 @@ def test_compare_draws_per_attribute_plots_from_pysot_json(tmp_path):
     for attr in ("IV", "OCC", "SV"):
         for kind in ("success", "precision"):
             assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot_{attr}.png") > 10_000
+
+
+def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synthetic_video):
+    """train.py's end-of-run table scores as the testbed does: marking frames absent
+    removes them from the score instead of counting them as failures."""
+    from clnet_jax import experiment
+    frames, gt = synthetic_video
+    frames, gt = frames[:8], np.asarray(gt[:8], float)
+    enc = [cv2.imencode(".png", f)[1].tobytes() for f in frames]
+    cfg = config("siamrpn_tiny")
+    seq = eval_data.EvalSequence("v", enc, gt, False)
+    full = experiment.evaluate_split(cfg, tiny_params, [seq], "eval")
+    assert full["sequences"] == 1 and 0 <= full["success_auc"] <= 1
+    assert 0 <= full["first_iou"] <= 1
+    boxes = eval_runner.track_one(runner.SequenceTracker(cfg, tiny_params), seq)[0]
+    iou = metrics.iou_got10k(boxes, gt)
+    worst = int(np.argmin(iou[1:])) + 1  # hide the worst-tracked frame: the score goes up
+    hidden = gt.copy()
+    hidden[worst] = np.nan
+    part = experiment.evaluate_split(cfg, tiny_params, [seq._replace(gt=hidden)], "eval")
+    keep = np.ones(len(gt), bool)
+    keep[[0, worst]] = False
+    expect = np.mean(iou[keep][:, None] > np.linspace(0, 1, 21)[None])
+    np.testing.assert_allclose(part["success_auc"], expect, atol=1e-9)
