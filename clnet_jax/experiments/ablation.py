@@ -207,9 +207,10 @@ def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
 
 
 def row_training_s(cfg, seed: int, row: str) -> float:
-    """Wall time of a row's own training on one seed (0 for rows without; NaN if unknown)."""
+    """Wall time of a row's own training on one seed (0 for rows without, or that track with
+    another row's weights, e.g. DM_official; NaN if unknown)."""
     job = _row_stage(cfg, seed, row)
-    if job is None:
+    if job is None or TRAINED_FROM.get(row, row) != row:
         return 0.0
     p = _wall_path(job[2])
     return _read_json(p) if os.path.isfile(p) else float("nan")
