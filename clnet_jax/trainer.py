@@ -206,11 +206,10 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
                                              save_interval_steps=t.checkpoint_every))
     start = mgr.latest_step() or 0
-    if start:
-        check_resumable(cfg, stage, workdir)
-    elif main:
+    if not start and main:
         _record_settings(cfg, stage, workdir)
     if start:
+        check_resumable(cfg, stage, workdir)
         restored = mgr.restore(start, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(state)))
         state = restored["state"]

@@ -7,7 +7,7 @@
 
 The base of each seed is trained once and cached under ablation.bases_dir by a key of its
 config; a row (or a new variant) then costs its generator training and evaluation only.
-Same model, crops (79/167) and tracking constants as configs/demo.py; the base schedule is
+Same model, crops (79/175) and tracking constants as configs/demo.py; the base schedule is
 longer (see README, "Research testbed").
 """
 import os
@@ -23,7 +23,7 @@ def get_config():
     c.data.builder_config = "scenes"
     c.train.workdir = "runs/ablation"
     c.train.eval_after = False
-    # The base: ~10x the demo's pairs (25,600; ~12 min per seed on 2 cores), same schedule
+    # The base: ~10x the demo's pairs (25,600; ~13 min per seed on 2 cores), same schedule
     # shape (1 warm-up epoch, log decay 0.01 -> 0.001). Rows: 200 CLNet steps of 8 groups x 4.
     c.train.epochs = 16
     c.train.steps_per_epoch = 100

@@ -259,11 +259,16 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True) -> dic
             "init_ms": init_ms, "init_frames": init_frames}
 
 
-def load_splits(cfg, quick: bool) -> dict:
+def eval_sources(cfg) -> dict:
+    """The configured dataset's splits as TFDS data sources (prepared on first use)."""
     d = cfg.data
     src = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
                            d.builder_config if d.dataset == "synthetic" else None)
-    sources = src.as_data_source()
+    return src.as_data_source()
+
+
+def load_splits(cfg, quick: bool) -> dict:
+    sources = eval_sources(cfg)
     out = {}
     for split in cfg.ablation.eval_splits:
         if split not in sources:

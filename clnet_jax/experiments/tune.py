@@ -21,7 +21,6 @@ import numpy as np
 
 from clnet_jax import config as config_lib
 from clnet_jax import eval_data
-from clnet_jax.data import builders
 from clnet_jax.experiments import ablation, report
 
 GRID = {"penalty_k": [0.05, 0.2], "window_influence": [0.3, 0.42, 0.55], "lr": [0.38, 0.7]}
@@ -29,10 +28,7 @@ UPSTREAM = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
 
 
 def validation_split(cfg) -> list:
-    d = cfg.data
-    src = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
-                           d.builder_config if d.dataset == "synthetic" else None)
-    return eval_data.from_source(src.as_data_source()["validation"])
+    return eval_data.from_source(ablation.eval_sources(cfg)["validation"])
 
 
 def per_sequence_auc(boxes: dict, seqs: list) -> np.ndarray:
