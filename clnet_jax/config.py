@@ -4,6 +4,11 @@ from __future__ import annotations
 import ml_collections
 
 
+# Keys added after runs and caches were written, with the value that reproduces what the
+# code did before they existed: a record without such a key means that value.
+ADDED_LATER = {"train.optimizer": "sgd"}
+
+
 def base_config() -> ml_collections.ConfigDict:
     """SiamRPN++ r50-l234 with the upstream tracking constants (no retuning)."""
     c = ml_collections.ConfigDict()
@@ -49,12 +54,13 @@ def base_config() -> ml_collections.ConfigDict:
     # option; the official code freezes them and learns only their per-video change).
     # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
-    # statistics, heads and losses stay float32.
+    # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
+    # with L2 weight decay) or 'adamw' (a departure for models trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
         stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
         epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
         lr=0.005, warmup_start_lr=0.001, warmup_epochs=5, lr_end=0.0005,
-        momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
+        optimizer="sgd", momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="",

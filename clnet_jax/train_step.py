@@ -156,6 +156,12 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
     schedule = lambda step: rates[epoch(step)]
 
     def sgd(scale_fn):
+        if t.optimizer == "adamw":
+            # research option for models trained from scratch (the miniature testbed):
+            # decoupled weight decay, scaled by the learning rate as in AdamW
+            return optax.adamw(scale_fn, weight_decay=t.weight_decay)
+        if t.optimizer != "sgd":
+            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {t.optimizer!r}")
         return optax.chain(optax.add_decayed_weights(t.weight_decay),
                            optax.sgd(scale_fn, momentum=t.momentum))
 

@@ -77,7 +77,7 @@ def check_resumable(cfg, stage: str, workdir: str) -> None:
     if not os.path.isfile(path):
         return
     with open(path) as f:
-        saved = json.load(f)
+        saved = {**config_lib.ADDED_LATER, **json.load(f)}
     now = run_settings(cfg, stage)
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:

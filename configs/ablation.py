@@ -24,7 +24,8 @@ def get_config():
     c.train.workdir = "runs/ablation"
     c.train.eval_after = False
     # The base: ~10x the demo's pairs (25,600; ~13 min per seed on 2 cores), same schedule
-    # shape (1 warm-up epoch, log decay 0.01 -> 0.001). Rows: 200 CLNet steps of 8 groups x 4.
+    # shape (1 warm-up epoch, AdamW log decay 0.002 -> 0.0002). Rows: 200 CLNet steps of 8
+    # groups x 4 (same optimiser: RT continues the base with it at the final rate).
     c.train.epochs = 16
     c.train.steps_per_epoch = 100
     c.train.groups_per_batch = 16

@@ -26,13 +26,18 @@ def get_config():
     c.train.workdir = "runs/demo"
     c.train.stages = ["base", "clnet"]
     c.train.eval_after = True
-    # Scaled-down upstream schedule (same shape: warm-up, then log decay).
+    # Scaled-down upstream schedule (same shape: warm-up, then log decay). Departure from
+    # upstream: AdamW instead of momentum SGD. Trained from scratch, the tiny model learns
+    # much faster with it: after 500 steps on the testbed, validation success AUC 42.2 %
+    # (AdamW, lr 0.002) vs 32.5 % (SGD, lr 0.01): +9.8 points [+4.5, +15.4]; AdamW at lr
+    # 0.005 gave 35.5 %, and a 64-channel neck and head 37.0 % at 1.7x the step time.
+    c.train.optimizer = "adamw"
     c.train.epochs = 8
     c.train.warmup_epochs = 1
     c.train.steps_per_epoch = 100
-    c.train.lr = 0.01
-    c.train.warmup_start_lr = 0.002
-    c.train.lr_end = 0.001
+    c.train.lr = 0.002
+    c.train.warmup_start_lr = 0.0004
+    c.train.lr_end = 0.0002
     # Departure from upstream: no ImageNet backbone here, so every backbone layer trains
     # from step 0 (upstream: layer2-4 from epoch 10 of a pretrained ResNet-50).
     c.train.backbone_train_epoch = 0

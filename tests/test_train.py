@@ -357,3 +357,40 @@ def test_resuming_a_workdir_of_other_settings_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"other settings .*track.instance_size.*train.lr"):
         trainer.check_resumable(other, "base", str(tmp_path))
     assert os.path.isfile(tmp_path / "run_settings.json")
+
+
+def test_a_record_without_a_later_key_means_its_old_value(tmp_path):
+    """run_settings.json written before train.optimizer existed resumes under 'sgd' (what
+    the code did then) and is refused under 'adamw'."""
+    from clnet_jax import config as config_lib, trainer
+    cfg = config_lib.from_file(TRAIN_CFG)
+    trainer._record_settings(cfg, "base", str(tmp_path))
+    path = tmp_path / "run_settings.json"
+    saved = json.loads(path.read_text())
+    del saved["train.optimizer"]
+    path.write_text(json.dumps(saved))
+    trainer.check_resumable(cfg, "base", str(tmp_path))
+    cfg.train.optimizer = "adamw"
+    with pytest.raises(ValueError, match="train.optimizer"):
+        trainer.check_resumable(cfg, "base", str(tmp_path))
+
+
+def test_adamw_option_steps_differently_and_unknown_names_are_refused():
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(TRAIN_CFG)
+    tree = {"heads": {"w": jnp.ones(3)}, "model": {"neck": {"w": jnp.ones(2)}}}
+    grads = jax.tree.map(lambda x: 0.1 * x, tree)
+
+    def first_update(c):
+        opt = TS.make_optimizer(c, "clnet")
+        return opt.update(grads, opt.init(tree), tree)[0]
+    sgd = first_update(cfg)
+    cfg.train.optimizer = "adamw"
+    adam = first_update(cfg)
+    lr = float(TS.epoch_learning_rates(cfg)[0])
+    # Adam's first step is lr * sign(g) (plus decoupled decay), SGD's lr * (g + wd * w)
+    np.testing.assert_allclose(adam["heads"]["w"], -lr * (1 + cfg.train.weight_decay), rtol=1e-3)
+    assert not np.allclose(sgd["heads"]["w"], adam["heads"]["w"])
+    cfg.train.optimizer = "lamb"
+    with pytest.raises(ValueError, match="train.optimizer must be 'sgd' or 'adamw'"):
+        TS.make_optimizer(cfg, "clnet")
