@@ -41,5 +41,8 @@ def get_config():
         eval_batch=24,
         bases_dir="runs/bases",
         report_dir="docs",
+        # XLA's compiled programs kept in <bases_dir>/xla_cache: later seeds, rows and runs
+        # skip compiling (ablation.compilation_cache_dir)
+        compilation_cache=True,
     ))
     return c

@@ -94,6 +94,22 @@ def test_keys_follow_what_decides_the_work():
     assert ablation.eval_path(other, 0, "BT", "test").startswith(ablation.seed_dir(cfg, 0))
     other.train.epochs += 1  # a base setting: another base
     assert ablation.base_key(other, 0) != key
+    sgd = cfg.copy_and_resolve_references()
+    sgd.train.optimizer = "sgd"  # the value before the key existed: the same key as without it
+    assert ablation.base_key(sgd, 0) != key
+    old = sgd.copy_and_resolve_references()
+    del old.train["optimizer"]
+    assert ablation.base_key(old, 0) == ablation.base_key(sgd, 0)
+
+
+def test_compiled_programs_are_cached_beside_the_bases_but_not_in_quick_runs():
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    d = ablation.compilation_cache_dir(cfg, quick=False)
+    assert d == os.path.abspath(os.path.join(cfg.ablation.bases_dir, "xla_cache"))
+    assert ablation.compilation_cache_dir(cfg, quick=True) is None
+    cfg.ablation.compilation_cache = False
+    assert ablation.compilation_cache_dir(cfg, quick=False) is None
 
 
 def test_paired_bootstrap_decides_only_when_the_ci_excludes_zero():
