@@ -155,7 +155,7 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
     epoch = lambda step: jnp.minimum(step // t.steps_per_epoch, len(rates) - 1)
     schedule = lambda step: rates[epoch(step)]
 
-    def sgd(scale_fn):
+    def update_rule(scale_fn):
         if t.optimizer == "adamw":
             # research option for models trained from scratch (the miniature testbed):
             # decoupled weight decay, scaled by the learning rate as in AdamW
@@ -166,15 +166,15 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
                            optax.sgd(scale_fn, momentum=t.momentum))
 
     if stage != "base":
-        return optax.chain(optax.clip_by_global_norm(t.grad_clip), sgd(schedule))
+        return optax.chain(optax.clip_by_global_norm(t.grad_clip), update_rule(schedule))
 
     # Before the backbone epoch its layers get neither gradient nor weight decay, so their
     # momentum starts at zero when they switch on (pysot builds a fresh optimiser then).
     on = lambda step: (epoch(step) >= t.backbone_train_epoch).astype(jnp.float32)
     backbone = optax.chain(optax.scale_by_schedule(on),
-                           sgd(lambda step: schedule(step) * t.backbone_lr_mult))
+                           update_rule(lambda step: schedule(step) * t.backbone_lr_mult))
     return optax.chain(optax.clip_by_global_norm(t.grad_clip),
-                       optax.multi_transform({"backbone": backbone, "rest": sgd(schedule),
+                       optax.multi_transform({"backbone": backbone, "rest": update_rule(schedule),
                                               "frozen": optax.set_to_zero()},
                                              lambda tree: base_param_labels(cfg, tree)))
 
