@@ -206,8 +206,6 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
                                              save_interval_steps=t.checkpoint_every))
     start = mgr.latest_step() or 0
-    if not start and main:
-        _record_settings(cfg, stage, workdir)
     if start:
         check_resumable(cfg, stage, workdir)
         restored = mgr.restore(start, args=ocp.args.Composite(
@@ -223,6 +221,8 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
             data = iterator(saved["position"])
         if main:
             print(f"resumed {stage} from step {start} ({workdir})")
+    elif main:
+        _record_settings(cfg, stage, workdir)
     log = _Log(workdir, start) if main else None
     step_fn = ts.make_train_step(cfg, stage, mesh)
     end = total if max_steps is None else min(total, max_steps)

@@ -118,11 +118,12 @@ def _hash(obj) -> str:
 
 def _deciding(c) -> dict:
     d = c.to_dict()
+    d["train"] = {k: v for k, v in d["train"].items() if k not in _NOT_DECIDING}
     # keys added later are left out at their old behaviour's value: existing caches stay valid
-    later = {k.split(".", 1)[1]: v for k, v in config_lib.ADDED_LATER.items()
-             if k.startswith("train.")}
-    d["train"] = {k: v for k, v in d["train"].items() if k not in _NOT_DECIDING
-                  and not (k in later and v == later[k])}
+    for dotted, old in config_lib.ADDED_LATER.items():
+        section, key = dotted.split(".", 1)
+        if d.get(section, {}).get(key) == old:
+            del d[section][key]
     d.pop("ablation", None)
     d.pop("name", None)
     return d
