@@ -7,6 +7,10 @@ Needs what the project does not: PyTorch (CPU wheel) and pysot's sources. Setup:
     git clone https://github.com/STVIR/pysot /tmp/pysot                  # no build needed
     python benchmarks/vs_pysot.py --pysot /tmp/pysot [--weights /tmp/r50_calibrated.pth]
 
+On a GPU machine (torch with CUDA, JAX with its CUDA plugin) ``--device cuda`` runs both
+on the GPU: pysot as its own test script does (``cfg.CUDA``, ``model.cuda()``), clnet_jax on
+JAX's default GPU backend; ``--repeat N`` tracks the frames N times over for steadier medians.
+
 Without ``--weights`` (or when the file does not exist yet) it makes seeded random r50
 weights that track sanely: BN statistics calibrated on the sequence's own template and
 search crops (a few forward passes in train mode with cumulative averages) and the loc
@@ -28,15 +32,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def _pysot(path: str):
+def _pysot(path: str, cuda: bool = False):
     import torch
     sys.path.insert(0, path)
-    torch.Tensor.cuda = lambda self, *a, **k: self  # pysot calls .cuda() unconditionally
-    torch.nn.Module.cuda = lambda self, *a, **k: self
+    if not cuda:
+        torch.Tensor.cuda = lambda self, *a, **k: self  # pysot calls .cuda() unconditionally
+        torch.nn.Module.cuda = lambda self, *a, **k: self
     from pysot.core.config import cfg
     cfg.merge_from_file(os.path.join(path, "experiments", "siamrpn_r50_l234_dwxcorr",
                                      "config.yaml"))
-    cfg.CUDA = False
+    cfg.CUDA = cuda
     from pysot.models.model_builder import ModelBuilder
     from pysot.tracker.siamrpn_tracker import SiamRPNTracker
     return ModelBuilder, SiamRPNTracker
@@ -72,16 +77,33 @@ def _frames(seq: str):
     return frames, np.loadtxt(os.path.join(seq, "groundtruth_rect.txt"), delimiter=",")
 
 
+def _torch_info(device: str) -> str:
+    import torch
+    gpu = f", {torch.cuda.get_device_name()}" if device == "cuda" else ""
+    return f"torch {torch.__version__}{gpu}"
+
+
 def run_side(side: str, args) -> dict:
     """One tracker over the sequence in this process: per-frame times and boxes."""
     frames, gt = _frames(args.seq)
+    seq, forwards = list(frames), False
+    for _ in range(args.repeat - 1):  # again, back and forth: the target never jumps
+        seq += frames[1:] if forwards else frames[-2::-1]
+        forwards = not forwards
+    frames = seq
     out, times = [gt[0].tolist()], []
+    cuda = args.device == "cuda"
     if side == "pysot":
         import torch
         torch.set_num_threads(args.threads)
-        model_builder, tracker_cls = _pysot(args.pysot)
+        # pysot's default (cuDNN convolutions in TF32) or full float32
+        torch.backends.cudnn.allow_tf32 = args.precision == "default"
+        torch.backends.cuda.matmul.allow_tf32 = False
+        model_builder, tracker_cls = _pysot(args.pysot, cuda)
         model = model_builder()
         model.load_state_dict(torch.load(args.weights, weights_only=True))
+        if cuda:
+            model = model.cuda()  # as pysot's tools/test.py
         t = tracker_cls(model)
         with torch.no_grad():
             t.init(frames[0], list(gt[0]))
@@ -97,6 +119,10 @@ def run_side(side: str, args) -> dict:
             pth.flatten_state_dict(pth.load_pth(args.weights)))
         assert not unmapped and not arch["clnet"], unmapped[:5]
         import jax
+        # XLA's default (TF32 convolutions on a GPU) or full float32
+        if args.precision == "highest":
+            jax.config.update("jax_default_matmul_precision", "highest")
+        assert jax.default_backend() == ("gpu" if cuda else "cpu"), jax.default_backend()
         tree = jax.device_put(tree)  # once: numpy leaves would be copied in on every frame
         cfg = config_lib.from_file(os.path.join(ROOT, "configs", "siamrpn_r50.py"))
         if args.winograd_tile:
@@ -120,6 +146,11 @@ def main() -> None:
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--repeat", type=int, default=1, help="track the frames this many times")
+    ap.add_argument("--precision", default="default", choices=["default", "highest"],
+                    help="float32 convolutions on a GPU: each framework's default (TF32 "
+                         "tensor cores) or full float32 in both")
     ap.add_argument("--tiles", default="",
                     help="comma-separated Winograd tiles to run side by side (2: F(2x2,3x3), "
                          "4: F(4x4,3x3)); default: the config's")
@@ -143,9 +174,13 @@ def main() -> None:
         # compete when they share one
         cmd = [sys.executable, os.path.abspath(__file__), f"--side={side}",
                f"--pysot={args.pysot}", f"--weights={args.weights}", f"--seq={args.seq}",
-               f"--threads={args.threads}", f"--winograd_tile={tile}"]
-        res = subprocess.run(cmd, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=ROOT))
+               f"--threads={args.threads}", f"--winograd_tile={tile}",
+               f"--device={args.device}", f"--repeat={args.repeat}",
+               f"--precision={args.precision}"]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        env["JAX_PLATFORMS"] = "cuda" if args.device == "cuda" else "cpu"
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if res.returncode:
             raise RuntimeError(f"{side}: {res.stderr[-2000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
@@ -154,15 +189,20 @@ def main() -> None:
     rows = []
     for r in range(args.rounds):  # interleaved, so machine drift hits both alike
         a = child("pysot")
+        n_frames = len(a["boxes"])
         for tile in tiles:
             b = child("jax", tile)
-            diff = float(np.abs(np.asarray(a["boxes"]) - np.asarray(b["boxes"])).max())
+            per_frame = np.abs(np.asarray(a["boxes"]) - np.asarray(b["boxes"])).max(axis=1)
+            diff = float(per_frame.max())
+            apart = np.flatnonzero(per_frame > 1.0)  # the first frame where they part, if any
             rows.append({"round": r + 1, "tile": tile or "config", "pysot_fps": round(a["fps"], 2),
                          "clnet_jax_fps": round(b["fps"], 2),
                          "ratio": round(b["fps"] / a["fps"], 3),
-                         "max_box_diff_px": float(f"{diff:.2e}")})
-            print(rows[-1], flush=True)
-    print(common.table(rows, list(rows[0])))
+                         "max_box_diff_px": float(f"{diff:.2e}"),
+                         "first_frame_over_1px": int(apart[0]) if apart.size else -1,
+                         "box_diff_px": [float(f"{d:.2e}") for d in per_frame]})
+            print({k: v for k, v in rows[-1].items() if k != "box_diff_px"}, flush=True)
+    print(common.table(rows, [k for k in rows[0] if k != "box_diff_px"]))
     summary = {}
     for tile in tiles:
         mine = [x for x in rows if x["tile"] == (tile or "config")]
@@ -173,7 +213,9 @@ def main() -> None:
               f"difference {diff:.2e} px")
     common.write_json(args.out, {"rows": rows, "per_tile": summary,
                                  "median_ratio": summary[str(tiles[0] or "config")]["median_ratio"],
-                                 "weights": args.weights, "seq": args.seq})
+                                 "weights": args.weights, "seq": args.seq,
+                                 "device": args.device, "precision": args.precision, "frames_per_round": n_frames,
+                                 "torch": _torch_info(args.device)})
 
 
 if __name__ == "__main__":

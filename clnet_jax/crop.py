@@ -15,6 +15,38 @@ _COEF_BITS = 11
 _COEF_SCALE = 1 << _COEF_BITS
 
 
+def quotient_f32(num: jnp.ndarray, den: int) -> jnp.ndarray:
+    """``num / den`` correctly rounded to float32 (round half to even), by integer long division.
+
+    A float division cannot be trusted to round once: XLA rewrites division by a broadcast
+    scalar into multiplication by its reciprocal (under ``vmap`` even an opaque denominator
+    becomes a broadcast), and GPU division is not IEEE-exact. Both moved OpenCV's resize taps
+    by one weight step. Here |num| // den is exact in int32 and the 25 significant bits after
+    it come from a remainder that stays below ``den``; the float result is the rounded 24-bit
+    significand times a power of two, both exact. Needs |num| / den < 2**24.
+    """
+    a = jnp.abs(num).astype(jnp.int32)
+    m, r = a // den, a % den
+    e = jnp.zeros_like(m)
+
+    def bit(_, carry):  # one more binary digit while the significand has fewer than 25
+        m, r, e = carry
+        more = m < (1 << 24)
+        r2 = 2 * r
+        b = (r2 >= den).astype(jnp.int32)
+        return (jnp.where(more, 2 * m + b, m), jnp.where(more, r2 - b * den, r),
+                jnp.where(more, e + 1, e))
+
+    # 24 + 1 bits, plus up to log2(den) leading zeros of a quotient below 1
+    # unrolled: a rolled loop costs a kernel launch and a host sync per digit on a GPU
+    m, r, e = jax.lax.fori_loop(0, 26 + den.bit_length(), bit, (m, r, e), unroll=True)
+    guard, m = m & 1, m >> 1
+    m = m + (guard & ((r != 0) | (m & 1)).astype(jnp.int32))  # to nearest, ties to even
+    # m < 2**25 here (a carry out of 24 bits is still exact); scale by 2**-(e - 1)
+    mag = jnp.ldexp(m.astype(jnp.float32), 1 - e)
+    return jnp.where(num < 0, -mag, mag)
+
+
 def _source_taps(out_size: int, in_size: jnp.ndarray):
     """Per output index: first source index, and its (w0, w1) fixed-point weights.
 
@@ -22,11 +54,7 @@ def _source_taps(out_size: int, in_size: jnp.ndarray):
     ((2d + 1) in - out) / (2 out) rounded once to float32 gives the same float.
     """
     d = jnp.arange(out_size, dtype=jnp.int32)
-    num = (2 * d + 1) * in_size - out_size
-    # XLA rewrites division by a (broadcast) scalar into multiplication by its reciprocal,
-    # which rounds differently; an opaque full-size denominator keeps a true division.
-    denom = jax.lax.optimization_barrier(jnp.full((out_size,), 2 * out_size, jnp.float32))
-    f = num.astype(jnp.float32) / denom
+    f = quotient_f32((2 * d + 1) * in_size - out_size, 2 * out_size)
     s = jnp.floor(f)
     t = f - s
     w0 = jnp.round((jnp.float32(1.0) - t) * _COEF_SCALE).astype(jnp.int32)

@@ -1,13 +1,14 @@
 """Tracking constants of the miniature, chosen on the validation split.
 
 The upstream constants (penalty_k 0.05, window_influence 0.42, lr 0.38) were tuned for the
-full-size r50 on real video; pysot tunes them per benchmark the same way. Here the base of
-one seed tracks the validation split (never the test or transfer splits) for every point of
-a small grid; the table (success AUC, paired difference against the upstream constants with
-a bootstrap 95 % CI over sequences) and a JSON go to the report directory. The chosen point
-is then written into the testbed config by hand, with this file as its provenance.
+full-size r50 on real video; pysot tunes them per benchmark the same way. Here the bases of
+the testbed's seeds track the validation split (never the test or transfer splits) for every
+point of a small grid (the upstream and the config's own constants always among them); the
+table (success AUC, paired difference against the config's constants with a bootstrap 95 %
+CI over sequences and seeds) and a JSON go to the report directory. The chosen point is then
+written into the testbed config by hand, with this file as its provenance.
 
-    python -m clnet_jax.experiments.tune --config configs/ablation.py [--seed 0]
+    python -m clnet_jax.experiments.tune --config configs/ablation.py [--seeds 0,1,2,3,4]
 """
 from __future__ import annotations
 
@@ -17,13 +18,16 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
+from tqdm import tqdm
 
 from clnet_jax import config as config_lib
 from clnet_jax import eval_data
 from clnet_jax.experiments import ablation, report
 
-GRID = {"penalty_k": [0.05, 0.2], "window_influence": [0.3, 0.42, 0.55], "lr": [0.38, 0.7]}
+# Around the point chosen first (0.2 / 0.3 / 0.38, at the grid's edge in window_influence).
+GRID = {"penalty_k": [0.2, 0.35], "window_influence": [0.15, 0.22, 0.3], "lr": [0.25, 0.38, 0.55]}
 UPSTREAM = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
 
 
@@ -45,58 +49,75 @@ def points(grid: dict) -> list[dict]:
     return [dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))]
 
 
-def tune(cfg, weights: dict, seqs: list, grid: dict = GRID) -> list[dict]:
-    """Every grid point's per-sequence AUC on ``seqs`` (BT: the base tracker alone)."""
+def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict]) -> list[dict]:
+    """Every grid point's per-sequence AUC on ``seqs`` for each base (BT: the base tracker
+    alone): ``auc`` is a (bases, sequences) nested list."""
     rows = []
-    for p in points(grid):
+    for p in tqdm(pts, unit="point", desc="grid"):
         c = cfg.copy_and_resolve_references()
         for k, v in p.items():
             c.track[k] = v
+        # one chunk for the whole split (the batch does not change a sequence's boxes)
+        c.ablation.eval_batch = len(seqs)
         t = time.perf_counter()
-        res = ablation.evaluate(c, "BT", weights, seqs, cost=False)
-        rows.append({"point": p, "auc": per_sequence_auc(res["boxes"], seqs).tolist(),
-                     "wall_s": time.perf_counter() - t})
+        auc = [per_sequence_auc(ablation.evaluate(c, "BT", w, seqs, cost=False)["boxes"],
+                                seqs).tolist() for w in bases]
+        rows.append({"point": p, "auc": auc, "wall_s": time.perf_counter() - t})
     return rows
 
 
-def table(rows: list[dict], reference: dict) -> list[str]:
-    ref = next(np.array(r["auc"]) for r in rows if r["point"] == reference)
-    lines = ["| penalty_k | window_influence | lr | val AUC (%) | − upstream (points) |",
+def table(rows: list[dict], reference: dict, name: str = "upstream") -> list[str]:
+    """Sorted by mean AUC; each point's paired difference against ``reference`` with a
+    bootstrap CI over seeds and sequences (``auc`` per row: (sequences,) or (seeds, sequences))."""
+    ref = next(np.atleast_2d(r["auc"]) for r in rows if r["point"] == reference)
+    lines = [f"| penalty_k | window_influence | lr | val AUC (%) | − {name} (points) |",
              "|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -np.nanmean(r["auc"])):
-        a = np.array(r["auc"])
-        ok = np.isfinite(a) & np.isfinite(ref)
-        m, lo, hi = report.paired_bootstrap(100 * (a - ref)[ok][None])
+        a = np.atleast_2d(r["auc"])
+        ok = (np.isfinite(a) & np.isfinite(ref)).all(axis=0)  # same sequences in every seed
+        m, lo, hi = report.paired_bootstrap(100 * (a - ref)[:, ok])
         p = r["point"]
         lines.append(f"| {p['penalty_k']} | {p['window_influence']} | {p['lr']} | "
                      f"{100 * np.nanmean(a):.1f} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
     return lines
 
 
+def with_points(grid: dict, *extra: dict) -> list[dict]:
+    """The grid's points plus ``extra`` points (the upstream and the config's constants)."""
+    pts = points(grid)
+    return pts + [p for p in extra if p not in pts]
+
+
 def main(argv: list[str]) -> None:
-    path, seed = "configs/ablation.py", 0
+    path, seeds = "configs/ablation.py", None
+    for opt in ("--config", "--seeds"):  # "--opt VALUE" -> "--opt=VALUE"
+        if opt in argv:
+            i = argv.index(opt)
+            argv = argv[:i] + [f"{opt}={argv[i + 1]}"] + argv[i + 2:]
     for arg in argv:
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
-        elif arg.startswith("--seed="):
-            seed = int(arg.split("=", 1)[1])
+        elif arg.startswith("--seeds="):
+            seeds = [int(x) for x in arg.split("=", 1)[1].split(",") if x]
         else:
-            sys.exit(f"error: unknown argument {arg!r} (--config=PATH, --seed=N)")
+            sys.exit(f"error: unknown argument {arg!r} (--config PATH, --seeds 0,1,...)")
     cfg = config_lib.from_file(path)
-    grid = dict(GRID)
-    for k in grid:  # the config's own constants are always a grid point
-        if cfg.track[k] not in grid[k]:
-            grid[k] = sorted(grid[k] + [cfg.track[k]])
-    weights = ablation.build_base(cfg, seed)
+    seeds = list(cfg.ablation.seeds) if seeds is None else seeds
+    current = {k: cfg.track[k] for k in UPSTREAM}
+    cache = ablation.compilation_cache_dir(cfg, quick=False)
+    if cache:  # every point is one program per seed; the seeds share it
+        jax.config.update("jax_compilation_cache_dir", cache)
+    bases = [ablation.build_base(cfg, s) for s in seeds]
     seqs = validation_split(cfg)
-    rows = tune(cfg, weights, seqs, grid)
-    lines = table(rows, UPSTREAM)
+    rows = tune_points(cfg, bases, seqs, with_points(GRID, UPSTREAM, current))
+    lines = table(rows, current, "config")
     print("\n".join(lines))
     out = os.path.join(cfg.ablation.report_dir, "tune_tracking.json")
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
-        json.dump({"seed": seed, "base_key": ablation.base_key(cfg, seed), "grid": grid,
-                   "upstream": UPSTREAM, "rows": rows, "table": lines}, f, indent=1)
+        json.dump({"seeds": seeds, "base_keys": [ablation.base_key(cfg, s) for s in seeds],
+                   "grid": GRID, "upstream": UPSTREAM, "config": current, "rows": rows,
+                   "table": lines}, f, indent=1)
     print(f"wrote {out}")
 
 
