@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from clnet_jax import anchors as A
-from clnet_jax.xcorr import xcorr_depthwise
+from clnet_jax.xcorr import xcorr_depthwise, xcorr_grouped_conv, xcorr_shift_sum
 from conftest import ROOT, config
 
 
@@ -41,13 +41,31 @@ def test_xcorr_depthwise_matches_direct_sum():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 9, 8, 3)).astype(np.float32)
     k = rng.normal(size=(2, 3, 2, 3)).astype(np.float32)
-    out = np.asarray(xcorr_depthwise(jnp.asarray(x), jnp.asarray(k)))
     ref = np.zeros((2, 7, 7, 3), np.float32)
     for b in range(2):
         for i in range(7):
             for j in range(7):
                 ref[b, i, j] = np.sum(x[b, i:i + 3, j:j + 2] * k[b], axis=(0, 1))
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+    # the backend's choice (shift sum on this CPU) and both implementations
+    for fn in (xcorr_depthwise, xcorr_grouped_conv, xcorr_shift_sum):
+        out = np.asarray(fn(jnp.asarray(x), jnp.asarray(k)))
+        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_xcorr_implementations_have_the_same_gradients_and_dtype():
+    import jax
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.normal(size=(3, 11, 11, 4)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(3, 5, 5, 4)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(3, 7, 7, 4)), jnp.float32)
+
+    def grads(fn):
+        return jax.grad(lambda a, b: jnp.sum(w * fn(a, b)), argnums=(0, 1))(x, k)
+
+    for a, b in zip(grads(xcorr_grouped_conv), grads(xcorr_shift_sum)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    out = xcorr_shift_sum(x.astype(jnp.bfloat16), k.astype(jnp.bfloat16))
+    assert out.dtype == jnp.bfloat16
 
 
 def test_miniature_score_map_is_odd_and_matches_the_model():

@@ -32,3 +32,24 @@ def test_table_sorts_by_auc_and_differences_against_the_reference():
     lines = tune.table(rows, ref)
     assert lines[2].startswith("| 0.05 | 0.42 | 0.7 | 60.0 | +10.0 [+10.0, +10.0]")
     assert lines[3].endswith("+0.0 [+0.0, +0.0] |")
+
+
+def test_table_pools_seeds_and_compares_with_the_named_reference():
+    ref = {"penalty_k": 0.2, "window_influence": 0.3, "lr": 0.38}
+    other = dict(ref, window_influence=0.15)
+    # 2 seeds x 3 sequences; the third sequence has no scored frame in seed 1: left out
+    rows = [{"point": ref, "auc": [[0.4, 0.5, 0.6], [0.3, 0.4, np.nan]]},
+            {"point": other, "auc": [[0.5, 0.5, 0.9], [0.3, 0.6, 0.1]]}]
+    lines = tune.table(rows, ref, "config")
+    assert "− config (points)" in lines[0]
+    first = lines[2].split("|")
+    assert first[1:4] == [" 0.2 ", " 0.15 ", " 0.38 "]
+    # paired over the 2 sequences present in both seeds: (+10, 0, 0, +20) / 4 = +7.5
+    assert first[5].strip().startswith("+7.5 [")
+
+
+def test_grid_points_always_include_the_extra_points_once():
+    grid = {"penalty_k": [0.2], "window_influence": [0.3], "lr": [0.38, 0.55]}
+    up = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
+    pts = tune.with_points(grid, up, {"penalty_k": 0.2, "window_influence": 0.3, "lr": 0.38})
+    assert len(pts) == 3 and pts[-1] == up

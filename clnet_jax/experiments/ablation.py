@@ -223,8 +223,9 @@ def row_training_s(cfg, seed: int, row: str) -> float:
 
 # Bumped when the evaluator gives other boxes for the same config, so that evaluations
 # cached before are redone. 2: crops bit-exact under jit + vmap (crop.quotient_f32); before,
-# ~4 % of the batched evaluator's resize weights were one step (1/2048) off.
-EVALUATOR_REVISION = 2
+# ~4 % of the batched evaluator's resize weights were one step (1/2048) off. 3: depthwise
+# xcorr as a shifted sum on CPUs (xcorr.xcorr_shift_sum; outputs equal to ~1e-6).
+EVALUATOR_REVISION = 3
 
 
 def eval_path(cfg, seed: int, row: str, split: str) -> str:
