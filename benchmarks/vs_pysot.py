@@ -214,7 +214,8 @@ def main() -> None:
     common.write_json(args.out, {"rows": rows, "per_tile": summary,
                                  "median_ratio": summary[str(tiles[0] or "config")]["median_ratio"],
                                  "weights": args.weights, "seq": args.seq,
-                                 "device": args.device, "precision": args.precision, "frames_per_round": n_frames,
+                                 "device": args.device, "precision": args.precision,
+                                 "frames_per_round": n_frames,
                                  "torch": _torch_info(args.device)})
 
 

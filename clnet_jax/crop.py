@@ -16,12 +16,12 @@ _COEF_SCALE = 1 << _COEF_BITS
 
 
 def quotient_f32(num: jnp.ndarray, den: int) -> jnp.ndarray:
-    """``num / den`` correctly rounded to float32 (round half to even), by integer long division.
+    """``num / den`` rounded once to float32 (to nearest, ties to even), by long division.
 
     A float division cannot be trusted to round once: XLA rewrites division by a broadcast
     scalar into multiplication by its reciprocal (under ``vmap`` even an opaque denominator
-    becomes a broadcast), and GPU division is not IEEE-exact. Both moved OpenCV's resize taps
-    by one weight step. Here |num| // den is exact in int32 and the 25 significant bits after
+    becomes a broadcast), and on a GPU (H100) it did not round like NumPy's even unbatched.
+    Both moved OpenCV's resize taps by one weight step. Here |num| // den is exact in int32 and the 25 significant bits after
     it come from a remainder that stays below ``den``; the float result is the rounded 24-bit
     significand times a power of two, both exact. Needs |num| / den < 2**24.
     """
