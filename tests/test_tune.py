@@ -53,3 +53,12 @@ def test_grid_points_always_include_the_extra_points_once():
     up = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
     pts = tune.with_points(grid, up, {"penalty_k": 0.2, "window_influence": 0.3, "lr": 0.38})
     assert len(pts) == 3 and pts[-1] == up
+
+
+def test_options_take_a_separate_or_joined_value():
+    import pytest
+    from clnet_jax.experiments import ablation
+    assert ablation.joined_options(["--seeds", "0,1", "--config=c.py"], ("--config", "--seeds")) == [
+        "--seeds=0,1", "--config=c.py"]
+    with pytest.raises(SystemExit, match="--seeds needs a value"):
+        ablation.joined_options(["--seeds"], ("--seeds",))

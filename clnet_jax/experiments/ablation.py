@@ -394,15 +394,23 @@ def compilation_cache_dir(cfg, quick: bool) -> str | None:
     return os.path.abspath(os.path.join(cfg.ablation.bases_dir, "xla_cache"))
 
 
+def joined_options(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``--opt VALUE`` -> ``--opt=VALUE`` for the given options (both forms are accepted)."""
+    for opt in options:
+        if opt in argv:
+            i = argv.index(opt)
+            if i + 1 == len(argv):
+                sys.exit(f"error: {opt} needs a value")
+            argv = argv[:i] + [f"{opt}={argv[i + 1]}"] + argv[i + 2:]
+    return argv
+
+
 def main(argv: list[str]) -> None:
     flags = {"--quick", "--report_partial", "--bases"}
     quick, partial, bases = ("--quick" in argv, "--report_partial" in argv, "--bases" in argv)
     argv = [x for x in argv if x not in flags]
     path, overrides, rows = "configs/ablation.py", {}, None
-    for opt in ("--config", "--rows"):  # "--opt VALUE" -> "--opt=VALUE"
-        if opt in argv:
-            i = argv.index(opt)
-            argv = argv[:i] + [f"{opt}={argv[i + 1]}"] + argv[i + 2:]
+    argv = joined_options(argv, ("--config", "--rows"))
     for arg in argv:
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]

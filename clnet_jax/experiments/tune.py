@@ -90,11 +90,7 @@ def with_points(grid: dict, *extra: dict) -> list[dict]:
 
 def main(argv: list[str]) -> None:
     path, seeds = "configs/ablation.py", None
-    for opt in ("--config", "--seeds"):  # "--opt VALUE" -> "--opt=VALUE"
-        if opt in argv:
-            i = argv.index(opt)
-            argv = argv[:i] + [f"{opt}={argv[i + 1]}"] + argv[i + 2:]
-    for arg in argv:
+    for arg in ablation.joined_options(argv, ("--config", "--seeds")):
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
         elif arg.startswith("--seeds="):
