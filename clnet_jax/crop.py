@@ -21,9 +21,10 @@ def quotient_f32(num: jnp.ndarray, den: int) -> jnp.ndarray:
     A float division cannot be trusted to round once: XLA rewrites division by a broadcast
     scalar into multiplication by its reciprocal (under ``vmap`` even an opaque denominator
     becomes a broadcast), and on a GPU (H100) it did not round like NumPy's even unbatched.
-    Both moved OpenCV's resize taps by one weight step. Here |num| // den is exact in int32 and the 25 significant bits after
-    it come from a remainder that stays below ``den``; the float result is the rounded 24-bit
-    significand times a power of two, both exact. Needs |num| / den < 2**24.
+    Both moved OpenCV's resize taps by one weight step. Here |num| // den is exact in int32
+    and the 25 significant bits after it come from a remainder that stays below ``den``; the
+    float result is the rounded 24-bit significand times a power of two, both exact. Needs
+    |num| / den < 2**24.
     """
     a = jnp.abs(num).astype(jnp.int32)
     m, r = a // den, a % den
