@@ -27,7 +27,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/siamrpn_r50.py")
     ap.add_argument("--batches", default="1,2,4,8")
-    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=20,
+                    help="timed calls (median); 3 was too few on a GPU at batch 1")
     ap.add_argument("--frame", default="480,640", help="frame H,W")
     ap.add_argument("--compute_dtype", default="float32", help="track.compute_dtype")
     ap.add_argument("--out", default="results/bench/track_speed.json")
