@@ -92,6 +92,15 @@ def test_keys_follow_what_decides_the_work():
     assert ablation.base_key(crops, 0) != key
     assert ablation.eval_path(other, 0, "DM", "test") != ablation.eval_path(cfg, 0, "DM", "test")
     assert ablation.eval_path(other, 0, "BT", "test").startswith(ablation.seed_dir(cfg, 0))
+    steps = cfg.copy_and_resolve_references()
+    steps.train.clnet_epochs += 1  # rows tracking with the base keep their evaluations
+    for row, same in (("BT", True), ("sgd_finetune", True), ("RT", False), ("DM", False)):
+        assert (ablation.eval_path(steps, 0, row, "test")
+                == ablation.eval_path(cfg, 0, row, "test")) == same, row
+    steps.clnet.sgd_steps = cfg.clnet.sgd_steps + 1  # sgd_finetune's own setting
+    assert ablation.eval_path(steps, 0, "BT", "test") == ablation.eval_path(cfg, 0, "BT", "test")
+    assert (ablation.eval_path(steps, 0, "sgd_finetune", "test")
+            != ablation.eval_path(cfg, 0, "sgd_finetune", "test"))
     other.train.epochs += 1  # a base setting: another base
     assert ablation.base_key(other, 0) != key
     sgd = cfg.copy_and_resolve_references()

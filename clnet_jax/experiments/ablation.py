@@ -135,14 +135,18 @@ _TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_
 def base_key(cfg, seed: int) -> str:
     """What decides a seed's base: model, anchors, data and base-stage training settings."""
     d = _deciding(cfg)
-    d["train"] = {k: v for k, v in d["train"].items() if not k.startswith("clnet_")
-                  and k != "diverse_mining"}
+    d["train"] = _without_clnet_stage(d["train"])
     d["train"]["seed"] = seed
     # training crops and anchor targets read the crop sizes and context; the rest of
     # 'track' (penalty, window, update rate, convolution path) acts at tracking time only
     d["track"] = {k: v for k, v in d["track"].items() if k in _TRAINING_TRACK_KEYS}
     d.pop("clnet", None)
     return _hash(d)
+
+
+def _without_clnet_stage(train: dict) -> dict:
+    """The train settings without those only the CLNet stage reads."""
+    return {k: v for k, v in train.items() if not k.startswith("clnet_") and k != "diverse_mining"}
 
 
 def stage_key(c) -> str:
@@ -229,8 +233,14 @@ EVALUATOR_REVISION = 3
 
 
 def eval_path(cfg, seed: int, row: str, split: str) -> str:
-    c = tracking_config(cfg, row)
-    key = _hash([stage_key(c), split, cfg.ablation.eval_batch, EVALUATOR_REVISION])
+    d = _deciding(tracking_config(cfg, row))
+    if _row_stage(cfg, seed, row) is None:
+        # BT and sgd_finetune track with the base: a CLNet-stage setting (a variant sweep)
+        # leaves their boxes, hence their cached evaluations, as they are
+        d["train"] = _without_clnet_stage(d["train"])
+        if row == "BT":
+            d.pop("clnet", None)
+    key = _hash([_hash(d), split, cfg.ablation.eval_batch, EVALUATOR_REVISION])
     return os.path.join(seed_dir(cfg, seed), "eval", f"{row}-{split}-{key}.json")
 
 
