@@ -277,8 +277,10 @@ def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
         f"{' (PARTIAL: not every seed has run)' if partial else ''}. Scored on frames 2.. where "
         "the target is present. Paper: Table 3 (DTB70+NFS30+UAV123, full-size r50), for the "
         "ordering only."
-        + (f" Base training: {np.mean(list(walls.values())) / 60:.1f} min per seed "
-           f"(cached in `{cfg.ablation.bases_dir}`)." if walls else ""), ""]
+        # per seed, not a mean: a base trained beside other jobs, or resumed, would skew it
+        + (" Base training (min, wall of the last run, by seed): "
+           + ", ".join(f"{s}: {w / 60:.1f}" for s, w in sorted(walls.items()))
+           + f" (cached in `{cfg.ablation.bases_dir}`)." if walls else ""), ""]
     converged = convergence_lines(summaries)
     lines = head + converged + cost_lines(results, splits) + sections
     case = None
