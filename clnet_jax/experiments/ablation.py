@@ -96,6 +96,8 @@ def rt_config(cfg):
     return rt
 
 
+# Rows that track with the seed's base weights: nothing of their own is trained.
+BASE_ROWS = ("BT", "sgd_finetune")
 TRAINED_FROM = {"RT": "RT", "AN": "AN", "LE": "LE", "OS": "OS", "DM": "DM",
                 "mean_only": "mean_only", "DM_official": "DM", "DM_running_bn": "DM"}
 
@@ -200,7 +202,7 @@ def _row_stage(cfg, seed: int, row: str):
     c = cfg.copy_and_resolve_references()
     c.train.seed = seed
     trained = TRAINED_FROM.get(row)
-    if row == "BT" or row == "sgd_finetune":
+    if row in BASE_ROWS:
         return None
     if row == "RT":
         rc, stage = rt_config(c), "base"
@@ -234,9 +236,9 @@ EVALUATOR_REVISION = 3
 
 def eval_path(cfg, seed: int, row: str, split: str) -> str:
     d = _deciding(tracking_config(cfg, row))
-    if _row_stage(cfg, seed, row) is None:
-        # BT and sgd_finetune track with the base: a CLNet-stage setting (a variant sweep)
-        # leaves their boxes, hence their cached evaluations, as they are
+    if row in BASE_ROWS:
+        # a CLNet-stage setting (a variant sweep) leaves their boxes, hence their cached
+        # evaluations, as they are
         d["train"] = _without_clnet_stage(d["train"])
         if row == "BT":
             d.pop("clnet", None)
