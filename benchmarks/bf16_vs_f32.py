@@ -4,7 +4,7 @@
 
 1. The first ``--steps`` base-stage steps of the demo config (same data, same init) with
    ``train.compute_dtype`` float32 and bfloat16: relative loss difference per step.
-2. The tiny converted model (``--weights``: ``python -m clnet_jax.convert
+2. The tiny converted model (``--weights``: ``python -m clnet_jax.io.convert
    tests/golden/siamrpn_tiny.pth DIR``) on the 20 Dudek frames in ``tests/golden``, with
    ``track.compute_dtype`` float32 and bfloat16: mean IoU between the two rollouts.
 
@@ -28,8 +28,11 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
-from clnet_jax import metrics, runner, train_step, trainer  # noqa: E402
-from clnet_jax import model as model_lib  # noqa: E402
+from clnet_jax.evaluate import metrics
+from clnet_jax.track import runner
+from clnet_jax.train import step as train_step
+from clnet_jax.train import trainer  # noqa: E402
+from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.data import pipeline  # noqa: E402
 
 

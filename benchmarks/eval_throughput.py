@@ -20,9 +20,10 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
-from clnet_jax import eval_runner, model as model_lib  # noqa: E402
+from clnet_jax.evaluate import runner as eval_runner
+from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.data import synthetic  # noqa: E402
-from clnet_jax.eval_data import EvalSequence  # noqa: E402
+from clnet_jax.evaluate.datasets import EvalSequence  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +43,7 @@ def main() -> None:
         seqs.append(EvalSequence(f"s{i}", frames, s.boxes.astype(np.float64), False))
     total = sum(len(s.frames) for s in seqs)
     rows = []
-    from clnet_jax import runner
+    from clnet_jax.track import runner
     trk = runner.SequenceTracker(cfg, params)
     eval_runner.track_one(trk, seqs[0])  # compile
     t = time.perf_counter()

@@ -23,7 +23,10 @@ import jax, numpy as np
 from jax.sharding import Mesh
 sys.path.insert(0, ROOT)
 from benchmarks import common
-from clnet_jax import config as C, model as M, train_step as TS, trainer
+from clnet_jax import config as C
+from clnet_jax.model import siamrpn as M
+from clnet_jax.train import step as TS
+from clnet_jax.train import trainer
 cfg = C.from_file(CONFIG, {'train.groups_per_batch': GROUPS, 'train.compute_dtype': DTYPE})
 c = trainer.stage_config(cfg, STAGE)
 c.train.pairs_per_group = PAIRS

@@ -15,7 +15,7 @@ Without ``--weights`` (or when the file does not exist yet) it makes seeded rand
 weights that track sanely: BN statistics calibrated on the sequence's own template and
 search crops (a few forward passes in train mode with cumulative averages) and the loc
 output layer scaled by 0.02; they are saved to ``--weights`` and converted with
-``clnet_jax.convert``. Then, per round, pysot and clnet_jax each track every frame
+``clnet_jax.io.convert``. Then, per round, pysot and clnet_jax each track every frame
 (batch 1, 2 threads for torch, XLA's own pool for JAX), each in its own process; it prints
 the median fps of each, their ratio and the largest box difference, and writes JSON.
 """
@@ -114,7 +114,9 @@ def run_side(side: str, args) -> dict:
                 out.append([float(v) for v in box])
     else:  # clnet_jax, reading the .pth without torch
         from clnet_jax import config as config_lib
-        from clnet_jax import convert, pth, runner
+        from clnet_jax.io import convert
+        from clnet_jax.io import pth
+        from clnet_jax.track import runner
         tree, arch, unmapped = convert.convert_state_dict(
             pth.flatten_state_dict(pth.load_pth(args.weights)))
         assert not unmapped and not arch["clnet"], unmapped[:5]

@@ -1,7 +1,63 @@
 """Default configuration shared by the files in ``configs/`` (each returns a ConfigDict)."""
 from __future__ import annotations
 
+import os
+import sys
+
 import ml_collections
+
+# The configs shipped inside the package (a clone's ``configs/`` links here), so that an
+# installed command finds ``--config demo`` or ``--config configs/demo.py`` from any folder.
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def shipped_configs() -> list[str]:
+    return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
+                  if f.endswith(".py") and not f.startswith("_"))
+
+
+def resolve_path(path: str) -> str:
+    """A config file's path: ``path`` itself where it exists, else the shipped config of that
+    name (``demo``, ``demo.py`` or ``configs/demo.py``); a clear error naming them otherwise."""
+    if os.path.isfile(path):
+        return path
+    name = os.path.basename(path)
+    shipped = os.path.join(CONFIG_DIR, name if name.endswith(".py") else name + ".py")
+    if os.path.dirname(path) in ("", "configs") and os.path.isfile(shipped):
+        return shipped
+    raise FileNotFoundError(f"config {path!r} not found; give a path to a config file or one "
+                            f"of the shipped names: {', '.join(shipped_configs())}")
+
+
+def command_argv(argv: list[str] | None = None, doc: str = "",
+                 flag_module: str | None = None) -> list[str]:
+    """A command's ``argv`` (default ``sys.argv``) with ``--config`` resolved; exits with the
+    error message where the config cannot be found. ``--help``/``-h`` prints ``doc`` and the
+    flags that ``flag_module`` defines, then exits 0 (absl's own ``--help`` exits 1)."""
+    argv = list(sys.argv if argv is None else argv)
+    if "--help" in argv[1:] or "-h" in argv[1:]:
+        from absl import flags
+        print(doc.strip() + "\n")
+        if flag_module:
+            print(flags.FLAGS.module_help(flag_module))
+        print("  --config.<key>=<value>: override any key of the config")
+        sys.exit(0)
+    try:
+        return argv[:1] + resolve_argv(argv[1:])
+    except FileNotFoundError as e:
+        sys.exit(f"error: {e}")
+
+
+def resolve_argv(argv: list[str]) -> list[str]:
+    """``argv`` with the value of ``--config`` resolved by :func:`resolve_path` (absl's config
+    flag then reads it from any working directory)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg.startswith("--config="):
+            out[i] = "--config=" + resolve_path(arg.split("=", 1)[1])
+        elif arg == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve_path(out[i + 1])
+    return out
 
 
 # Keys added after runs and caches were written, with the value that reproduces what the
@@ -49,7 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
     # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
     # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
-    # `python -m clnet_jax.convert resnet50.model DIR` (ImageNet start, as upstream).
+    # `python -m clnet_jax.io.convert resnet50.model DIR` (ImageNet start, as upstream).
     # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
     # option; the official code freezes them and learns only their per-video change).
     # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
@@ -126,6 +182,7 @@ def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
 def from_file(path: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
     """Loads ``configs/<name>.py`` (its ``get_config()``) and applies dotted overrides."""
     import importlib.util
+    path = resolve_path(path)
     spec = importlib.util.spec_from_file_location("_clnet_config", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"{path}: not a Python config file")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from clnet_jax import config as config_lib
-from clnet_jax import convert, runner
+from clnet_jax.io import convert
+from clnet_jax.track import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARITY = os.path.join(ROOT, "tests", "golden")

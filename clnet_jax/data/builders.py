@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import tensorflow_datasets as tfds
 
-from clnet_jax.data import layouts, synthetic
+from clnet_jax.data import generators, layouts
 
 _FEATURES = dict(
     name=tfds.features.Text(),
@@ -35,7 +35,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     height: int = 160
     width: int = 160
     seed: int = 0
-    generator: str = "lookalike"  # synthetic.GENERATORS
+    generator: str = "lookalike"  # generators.GENERATORS
     transfer: int = 0              # sequences of the 'transfer' test split (scenes only)
 
 
@@ -69,7 +69,7 @@ class SyntheticTracking(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, split, count):
         c = self.builder_config
         for i in range(count):
-            name, seq = synthetic.make(c.generator, split, i, c.seed, c.length,
+            name, seq = generators.make(c.generator, split, i, c.seed, c.length,
                                        (c.height, c.width))
             frames = [cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
                       for f in seq.frames]

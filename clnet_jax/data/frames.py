@@ -33,7 +33,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from clnet_jax.data import layouts, synthetic
+from clnet_jax.data import generators, layouts
 
 FEATURES = tfds.features.FeaturesDict(dict(
     image=tfds.features.Tensor(shape=(), dtype=np.object_),
@@ -120,7 +120,7 @@ def list_tracks(dataset: str, root: str | None, split: str,
         from clnet_jax.data.builders import SyntheticTracking
         c = next(b for b in SyntheticTracking.BUILDER_CONFIGS if b.name == builder_config)
         count = getattr(c, split)
-        return [SyntheticTrack(synthetic.sequence_name(c.generator, split, i), c.generator,
+        return [SyntheticTrack(generators.sequence_name(c.generator, split, i), c.generator,
                                split, i, c.seed, c.length,
                                (c.height, c.width)) for i in range(count)], []
     if dataset not in layouts.READERS:
@@ -146,7 +146,7 @@ def _track_frames(track: Track) -> Iterator[tuple[int, Any, np.ndarray]]:
     """(frame index, image array or encoded bytes or an error message, box) per annotated
     frame."""
     if isinstance(track, SyntheticTrack):
-        _, seq = synthetic.make(track.generator, track.split, track.index, track.base_seed,
+        _, seq = generators.make(track.generator, track.split, track.index, track.base_seed,
                                 track.length, track.size)
         for i in np.nonzero(seq.valid)[0]:
             yield int(i), seq.frames[i], seq.boxes[i]

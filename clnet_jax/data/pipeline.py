@@ -4,7 +4,7 @@ One element is a *group* (the paper's "one sequence per batch", OS): n pairs who
 templates come from the same sequence. A pair is negative (search from another sequence)
 with probability ``neg_prob``. Crops follow the tracker's context rule with upstream's
 shift / scale / colour / blur augmentation. Anchor labels are computed from the returned
-crop boxes inside the jitted train step (:mod:`clnet_jax.targets`).
+crop boxes inside the jitted train step (:mod:`clnet_jax.model.targets`).
 
 The pipeline is a pure function of (seed, element index): its iterator state is one
 position, saved with every checkpoint.

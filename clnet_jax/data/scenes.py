@@ -21,7 +21,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from clnet_jax.data.synthetic import Sequence
+from clnet_jax.data.sequence import Sequence
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -377,7 +377,7 @@ def make_sequence(seed: int, level: str = "medium", family: str = "scenes",
     return Sequence(frames, boxes, valid)
 
 
-# Generators (synthetic.GENERATORS) built on these scenes and the levels each rotates through:
+# Generators (generators.GENERATORS) built on these scenes and the levels each rotates through:
 # the testbed's, and the demo's (no hard level: no full occlusion or out-of-view stretch, so
 # a base trained for minutes can track most of it).
 LEVEL_SETS = {"scenes": LEVELS, "scenes_easy_medium": ("easy", "medium")}

@@ -7,16 +7,12 @@ recoloured) wander nearby. Boxes are (x, y, w, h) of the visible sprite extent.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import cv2
 import numpy as np
 
+from clnet_jax.data.sequence import Sequence
 
-class Sequence(NamedTuple):
-    frames: np.ndarray   # (T, H, W, 3) uint8 BGR
-    boxes: np.ndarray    # (T, 4) float32 x, y, w, h
-    valid: np.ndarray    # (T,) bool: target visible enough to be annotated
+
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -125,41 +121,3 @@ def split_seed(split: str, index: int, base_seed: int = 0) -> int:
     """Disjoint, deterministic seeds per split."""
     offset = {"train": 0, "validation": 1_000_000, "test": 2_000_000}[split]
     return base_seed + offset + index
-
-
-GENERATORS = ("lookalike", "scenes", "scenes_easy_medium")
-
-
-def make(generator: str, split: str, index: int, base_seed: int = 0, length: int = 40,
-         size: tuple[int, int] = (160, 160)) -> tuple[str, Sequence]:
-    """(name, sequence) of a split's ``index``-th sequence, a pure function of the arguments.
-
-    'lookalike': this module's recoloured copies; 'scenes': :mod:`clnet_jax.data.scenes`
-    (its frame size comes from the family; the name carries the difficulty level, and the
-    'transfer' split uses the transfer family); 'scenes_easy_medium': the same without the
-    hard level.
-    """
-    name = sequence_name(generator, split, index)
-    if generator == "lookalike":
-        return name, make_sequence(split_seed(split, index, base_seed), length, size)
-    from clnet_jax.data import scenes
-    family = "transfer" if split == "transfer" else "scenes"
-    level = scenes.level_of(index, scenes.LEVEL_SETS[generator])
-    return name, scenes.make_sequence(scenes.split_seed(split, index, base_seed), level,
-                                      family, length)
-
-
-def sequence_name(generator: str, split: str, index: int) -> str:
-    if generator == "lookalike":
-        return f"{split}_{index:05d}"
-    if generator in ("scenes", "scenes_easy_medium"):
-        from clnet_jax.data import scenes
-        return f"{split}_{scenes.level_of(index, scenes.LEVEL_SETS[generator])}_{index:05d}"
-    raise ValueError(f"unknown generator {generator!r}; choose one of {GENERATORS}")
-
-
-def level_of_name(name: str) -> str | None:
-    """The difficulty level a scenes sequence's name carries (None for other names)."""
-    from clnet_jax.data.scenes import LEVELS
-    parts = name.split("_")
-    return parts[1] if len(parts) == 3 and parts[1] in LEVELS else None

@@ -17,7 +17,7 @@ tracker does for every CLNet row):
   DM_official  DM weights, official (defective) label layout at tracking time
   DM_running_bn  DM weights, encoder BN on running statistics at the first-frame adaptation
                  (the official tracker uses the first crop's batch statistics)
-  <name>  any variant registered in clnet_jax.variants: trained like DM (same-sequence
+  <name>  any variant registered in clnet_jax.adapt.variants: trained like DM (same-sequence
           groups, diverse mining), tracked with its own generator
 
 Caching: the base of a seed lives in ``<ablation.bases_dir>/<key>/base`` where the key is a
@@ -37,10 +37,14 @@ import time
 import jax
 import numpy as np
 
-from clnet_jax import checkpoint
+from clnet_jax.io import checkpoint
 from clnet_jax import config as config_lib
-from clnet_jax import eval_data, eval_runner, runner, trainer, variants
-from clnet_jax import model as model_lib
+from clnet_jax.evaluate import datasets as eval_data
+from clnet_jax.evaluate import runner as eval_runner
+from clnet_jax.track import runner
+from clnet_jax.train import trainer
+from clnet_jax.adapt import variants
+from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.data import builders
 
 PAPER = {"BT": (73.3, 57.7), "RT": (74.3, 57.4), "AN": (73.8, 58.2), "LE": (75.5, 60.1),
@@ -59,7 +63,7 @@ def check_row(row: str) -> None:
         variants.get_variant(row)
     except (KeyError, ValueError):
         raise SystemExit(f"error: unknown row {row!r}: neither one of {list(FIXED_ROWS)} nor a "
-                         "variant registered in clnet_jax.variants.REGISTRY") from None
+                         "variant registered in clnet_jax.adapt.variants.REGISTRY") from None
 
 
 def row_config(cfg, row: str):
@@ -417,7 +421,11 @@ def joined_options(argv: list[str], options: tuple[str, ...]) -> list[str]:
     return argv
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(__doc__.replace("python -m clnet_jax.experiments.ablation", "clnet-ablation"))
+        return
     flags = {"--quick", "--report_partial", "--bases"}
     quick, partial, bases = ("--quick" in argv, "--report_partial" in argv, "--bases" in argv)
     argv = [x for x in argv if x not in flags]
@@ -449,4 +457,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

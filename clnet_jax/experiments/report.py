@@ -18,10 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from clnet_jax import metrics  # noqa: E402
+from clnet_jax.evaluate import metrics  # noqa: E402
 from clnet_jax.data.scenes import LEVELS  # noqa: E402
-from clnet_jax.data.synthetic import level_of_name  # noqa: E402
-from clnet_jax.eval_runner import load_frame  # noqa: E402
+from clnet_jax.data.generators import level_of_name  # noqa: E402
+from clnet_jax.evaluate.runner import load_frame  # noqa: E402
 
 ORDER = ["BT", "AN", "LE", "OS", "DM"]
 THRESHOLDS = np.linspace(0, 1, 21)

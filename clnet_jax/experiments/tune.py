@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clnet_jax import config as config_lib
-from clnet_jax import eval_data
+from clnet_jax.evaluate import datasets as eval_data
 from clnet_jax.experiments import ablation, report
 
 # Around the point chosen first (0.2 / 0.3 / 0.38, at the grid's edge in window_influence).
@@ -88,7 +88,11 @@ def with_points(grid: dict, *extra: dict) -> list[dict]:
     return pts + [p for p in extra if p not in pts]
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        return
     path, seeds = "configs/ablation.py", None
     for arg in ablation.joined_options(argv, ("--config", "--seeds")):
         if arg.startswith("--config="):
@@ -118,4 +122,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

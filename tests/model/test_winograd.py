@@ -1,0 +1,56 @@
+"""Winograd 3×3 convolutions (the CPU tracking path) against XLA's convolution."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from clnet_jax.model import siamrpn as model_lib
+from clnet_jax.track import tracker as tracker_lib
+from clnet_jax.model import winograd
+from conftest import config
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("size,padding,dilation", [
+    ((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)])
+def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(2, *size, 5)), jnp.float32)
+    w = jnp.asarray(rng.normal(size=(3, 3, 5, 7)) / 6, jnp.float32)
+    ref = jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
+                                       rhs_dilation=(dilation, dilation),
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    for u in (winograd.kernel_transform(w, tile), winograd.kernel_transform(np.asarray(w), tile)):
+        got = winograd.conv3x3(x, u, padding, dilation)  # traced and float64-host transforms
+        assert u.shape[0] == (tile + 2) ** 2 and got.shape == ref.shape
+        np.testing.assert_allclose(got, ref, atol=(2e-6 if tile == 2 else 2e-5) * float(jnp.abs(ref).max()))
+
+
+def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
+    cfg = config("siamrpn_tiny", **{"track.winograd": "on"})
+    params = model_lib.init_params(cfg, jax.random.key(0))
+    fns = tracker_lib.make_tracker(cfg)
+    prepared = fns.prepare(params)
+    assert "winograd" in prepared["model"] and "winograd" not in params["model"]
+    assert fns.prepare(prepared) is prepared  # idempotent
+    wino = jax.tree.leaves(prepared["model"]["winograd"])
+    assert wino and all(u.shape[0] == 16 for u in wino)
+    rng = np.random.default_rng(1)
+    frame = jnp.asarray(rng.integers(0, 256, (120, 160, 3)), jnp.uint8)
+    box = jnp.asarray([60.0, 40.0, 30.0, 24.0])
+    off = tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "off"}))
+    assert off.prepare(params) is params
+    s0, s1 = jax.jit(off.init)(params, frame, box), jax.jit(fns.init)(prepared, frame, box)
+    _, b0, c0 = jax.jit(off.step)(params, s0, frame)
+    _, b1, c1 = jax.jit(fns.step)(prepared, s1, frame)
+    np.testing.assert_allclose(b1, b0, atol=1e-3)
+    np.testing.assert_allclose(c1, c0, rtol=1e-4)
+    four = tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "on",
+                                                               "track.winograd_tile": 4}))
+    p4 = four.prepare(params)
+    assert all(u.shape[0] == 36 for u in jax.tree.leaves(p4["model"]["winograd"]))
+    _, b4, c4 = jax.jit(four.step)(p4, jax.jit(four.init)(p4, frame, box), frame)
+    np.testing.assert_allclose(b4, b0, atol=1e-3)
+    np.testing.assert_allclose(c4, c0, rtol=1e-4)
+    with pytest.raises(ValueError, match="winograd"):
+        tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "yes"})).prepare(params)

@@ -1,0 +1,136 @@
+"""The jitted tracker against the upstream rollouts, under vmap, and on bad input."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from clnet_jax.model import anchors as A
+from clnet_jax.track import runner
+from clnet_jax.track import tracker as T
+from clnet_jax.track.inputs import FrameError, read_frame, to_bgr_uint8
+from conftest import PARITY, config
+
+
+def _iou(a, b):
+    return np.asarray(A.xywh_iou(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)))
+
+
+def test_teacher_forced_rollout(golden, tiny_params, synthetic_video):
+    g = golden["siamrpn_tiny"]
+    frames, _ = synthetic_video
+    fns = T.make_tracker(config("siamrpn_tiny"))
+    state = jax.jit(fns.init)(tiny_params, frames[0], g["init_box"])
+    step = jax.jit(fns.step)
+    for i in range(1, len(frames)):
+        forced = dict(state, center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
+                      size=jnp.asarray(g["track_pre_size"][i - 1], jnp.float32))
+        _, box, score = step(tiny_params, forced, frames[i])
+        assert _iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
+        assert abs(float(score) - g["track_best_score"][i - 1]) < 1e-4
+
+
+def test_free_rollouts_synthetic_and_dudek(golden, tiny_params, synthetic_video, dudek):
+    g = golden["siamrpn_tiny"]
+    trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+    frames, _ = synthetic_video
+    boxes, _ = trk.track(frames, g["init_box"])
+    assert _iou(boxes[1:], g["track_boxes"]).mean() >= 0.99
+    frames, gt = dudek
+    boxes, _ = trk.track(frames, gt[0])
+    ref = np.loadtxt(f"{PARITY}/dudek_siamrpn_tiny.txt", delimiter=",")
+    assert _iou(boxes, ref).mean() >= 0.99
+
+
+def test_vmap_over_sequences_equals_one_at_a_time(tiny_params, synthetic_video):
+    frames, gt = synthetic_video
+    fns = T.make_tracker(config("siamrpn_tiny"))
+    # two "sequences": the video and its mirror image, different initial boxes
+    seqs = np.stack([np.stack(frames[:6]), np.stack(frames[:6])[:, :, ::-1]])
+    w = frames[0].shape[1]
+    boxes0 = np.stack([gt[0], [w - gt[0][0] - gt[0][2], gt[0][1], gt[0][2], gt[0][3]]])
+    vinit = jax.jit(jax.vmap(fns.init, in_axes=(None, 0, 0)))
+    vstep = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0)))
+    state = vinit(tiny_params, seqs[:, 0], boxes0)
+    batched = []
+    for t in range(1, 6):
+        state, box, _ = vstep(tiny_params, state, seqs[:, t])
+        batched.append(np.asarray(box))
+    for s in range(2):
+        trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+        single, _ = trk.track(list(seqs[s]), boxes0[s])
+        # batched convolutions sum in another order: equal up to float32 rounding, which
+        # a free rollout compounds (0.02 px after 5 frames here)
+        iou = _iou(np.stack(batched)[:, s], single[1:])
+        assert iou.mean() >= 0.999 and iou.min() >= 0.99
+
+
+@pytest.mark.parametrize("box", [[10, 10, 0, 20], [10, 10, 20, -3], [np.nan, 1, 2, 3],
+                                 [5000, 5000, 20, 20], [-100, 10, 50, 20], [1, 2, 3]])
+def test_bad_initial_boxes_raise_value_error(tiny_params, synthetic_video, box):
+    frames, _ = synthetic_video
+    trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+    with pytest.raises(ValueError, match="box"):
+        trk.init(frames[0], box)
+
+
+def test_gray_rgba_and_16bit_frames_are_converted(tiny_params, synthetic_video, tmp_path):
+    import cv2
+    frames, gt = synthetic_video
+    gray = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)
+    bgra = cv2.cvtColor(frames[0], cv2.COLOR_BGR2BGRA)
+    deep = frames[0].astype(np.uint16) * 257
+    np.testing.assert_array_equal(to_bgr_uint8(bgra), frames[0])
+    np.testing.assert_array_equal(to_bgr_uint8(deep), frames[0])
+    assert to_bgr_uint8(gray).shape == frames[0].shape
+    trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
+    boxes, scores = trk.track([gray, bgra, deep, frames[3]], gt[0])
+    assert np.all(np.isfinite(boxes)) and boxes.shape == (4, 4)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    np.testing.assert_array_equal(read_frame(tmp_path / "deep.png"), frames[0])
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    with pytest.raises(FrameError, match="bad.jpg"):
+        read_frame(tmp_path / "bad.jpg")
+    with pytest.raises(FrameError, match="float"):
+        to_bgr_uint8(np.zeros((4, 4, 3), np.float32))
+
+
+def test_nonfinite_outputs_keep_the_previous_box_and_are_counted(tiny_params, synthetic_video):
+    """Random or broken weights must never put a NaN box in the state or the results."""
+    frames, gt = synthetic_video
+    cfg = config("siamrpn_tiny")
+    bad = jax.tree.map(lambda a: a, tiny_params)
+    bad["heads"] = dict(bad["heads"], rpn3=dict(bad["heads"]["rpn3"]))
+    bad["heads"]["rpn3"]["cls"] = dict(bad["heads"]["rpn3"]["cls"],
+                                       b=jnp.full_like(bad["heads"]["rpn3"]["cls"]["b"], jnp.nan))
+    trk = runner.SequenceTracker(cfg, bad)
+    boxes, scores = trk.track(frames[:5], gt[0])
+    assert np.all(np.isfinite(boxes))
+    # the state's centre is x + (w - 1) / 2, so the unchanged box reads x - 0.5 (as upstream)
+    held = boxes[0] - np.array([0.5, 0.5, 0.0, 0.0])
+    np.testing.assert_allclose(boxes[1:], np.repeat(held[None], 4, 0), atol=1e-3)
+    np.testing.assert_array_equal(scores[1:], 0.0)
+    assert trk.nonfinite_frames == 4
+    # overflowing box deltas on some anchors: those anchors cannot win, the box stays finite
+    big = jax.tree.map(lambda a: a, tiny_params)
+    big["heads"] = dict(big["heads"], rpn2=dict(big["heads"]["rpn2"]))
+    big["heads"]["rpn2"]["loc"] = dict(big["heads"]["rpn2"]["loc"],
+                                       w=big["heads"]["rpn2"]["loc"]["w"] * 1e4)
+    trk = runner.SequenceTracker(cfg, big)
+    boxes, _ = trk.track(frames[:5], gt[0])
+    assert np.all(np.isfinite(boxes))
+    good = runner.SequenceTracker(cfg, tiny_params)
+    good.track(frames[:5], gt[0])
+    assert good.nonfinite_frames == 0
+
+
+def test_bfloat16_tracking_stays_close_to_float32(tiny_params, dudek):
+    """track.compute_dtype='bfloat16': convolutions in bf16, heads/state in float32. The
+    random-weight tiny model has near-flat scores, so rollouts part after a few frames;
+    the first tracked frames agree."""
+    frames, gt = dudek
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        cfg = config("siamrpn_tiny", **{"track.compute_dtype": dtype})
+        out[dtype], _ = runner.SequenceTracker(cfg, tiny_params).track(frames[:3], gt[0])
+    assert np.all(np.isfinite(out["bfloat16"]))
+    assert _iou(out["bfloat16"][1:], out["float32"][1:]).min() >= 0.99
