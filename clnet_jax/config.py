@@ -62,7 +62,9 @@ def resolve_argv(argv: list[str]) -> list[str]:
 
 # Keys added after runs and caches were written, with the value that reproduces what the
 # code did before they existed: a record without such a key means that value.
-ADDED_LATER = {"train.optimizer": "sgd"}
+ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
+               "clnet.meta_steps": 1, "clnet.meta_first_order": False,
+               "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head"}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -76,7 +78,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.track = ml_collections.ConfigDict(dict(
         exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
         penalty_k=0.05, window_influence=0.42, lr=0.38,
-        compute_dtype="float32",  # 'bfloat16': convolutions in bf16 (GPU speed path)
+        compute_dtype="float32",  # 'bfloat16': convolutions in bf16 (GPU speed path);
+        # 'float64': all in float64 for exactness work (needs JAX_ENABLE_X64=1)
         # winograd: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) with kernels
         # transformed once at load ('auto': on CPU, where it is ~1.8x faster per conv)
         # winograd_tile: output tile m of F(m×m, 3×3): 2 (error ~1e-6 relative) or 4 (4× fewer
@@ -89,7 +92,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.clnet = ml_collections.ConfigDict(dict(
         variant="none", label_sampler="jax", label_layout="corrected", encoder_bn="batch",
         encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
-        mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233))
+        mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233,
+        # meta-learned gradient variants (meta_sgd, maml, clnet_sgd; clnet_jax/adapt/meta.py):
+        # K inner steps, first-order (FOMAML) or second-order meta-gradients, the inner loss
+        # ('rpn': cls + 1.2 loc; 'cls') and what adapts ('head': theta_1 and fusion weights;
+        # 'theta1': theta_1 only)
+        meta_steps=1, meta_first_order=False, meta_inner_loss="rpn", meta_adapt="head"))
     # Training reads frame-level stores (clnet_jax/data/frames.py), prepared on first use
     # with prepare_workers processes (0: all cores). storage: 'crop511' (pysot's pre-crops,
     # default for real datasets) or 'full' (default for synthetic). workers: grain worker
@@ -109,6 +117,9 @@ def base_config() -> ml_collections.ConfigDict:
     # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
     # option; the official code freezes them and learns only their per-video change).
     # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
+    # clnet_support_pairs: pairs of a group the adaptation sees, the loss scored on the
+    # others (0: all pairs both ways, the official recipe; -1: the variant's default, 1 for
+    # the meta-learned variants).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
     # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
     # with L2 weight decay) or 'adamw' (a departure for models trained from scratch).
@@ -121,7 +132,7 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="",
         clnet_pairs_per_group=16, clnet_groups_per_batch=0, clnet_epochs=0, clnet_train_theta0=False,
-        clnet_train_fusion=False, compute_dtype="float32",
+        clnet_train_fusion=False, clnet_support_pairs=-1, compute_dtype="float32",
         diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test"))
     return c

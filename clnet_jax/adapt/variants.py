@@ -12,6 +12,10 @@ It is registered with a parameter initialiser. Adding one is a function plus one
 
     def generate_mine(base_heads, gen_params, hidden_maps, masks, targets, cfg): ...
     REGISTRY["mine"] = Variant(generate_mine, init_params=None)
+
+Meta-learned gradient rules (``meta_sgd``, ``maml``, ``clnet_sgd``) are built on
+:func:`clnet_jax.adapt.meta.inner_loop`; their training form is the same function, so the
+CLNet stage differentiates through the K inner steps (docs/variants.md).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from clnet_jax.adapt import clnet as clnet_lib
+from clnet_jax.adapt import meta
 from clnet_jax.model import losses as losses_lib
 from clnet_jax.model import siamrpn as model_lib
 
@@ -32,6 +37,10 @@ class Variant(NamedTuple):
     # Training form: same arguments -> (heads, new generator batch_stats); encoder BN uses
     # the group's batch statistics. None: nothing to train (none, sgd_finetune).
     train_generate: Optional[Callable] = None
+    # Pairs of a training group the adaptation sees (support); the loss is scored on the
+    # others (query). 0: all pairs both ways, as the official CLNet code trains.
+    # train.clnet_support_pairs (>= 0) overrides it; -1 keeps this default.
+    support_pairs: int = 0
 
 
 def _levels(cfg) -> list[int]:
@@ -140,6 +149,61 @@ def train_mlp_no_latent(base_heads, gen_params, hidden_maps, masks, targets, cfg
     return generate_mlp_no_latent(base_heads, gen_params, hidden_maps, masks, targets, cfg), {}
 
 
+def generate_meta_sgd(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    """Meta-SGD: K steps from theta_0 on the first frame's samples, a learned step size per
+    element (theta_0 itself is not learned)."""
+    return meta.adapt_heads(base_heads, gen_params["params"]["lr"], hidden_maps, targets, cfg,
+                            _num_anchors(cfg))
+
+
+def generate_maml(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    """MAML: a learned offset of the initialisation, then K steps with a learned step size
+    per tensor."""
+    p = gen_params["params"]
+    theta, rest = meta.split_heads(base_heads, meta.meta_settings(cfg)[3])
+    start = {**rest, **jax.tree.map(jnp.add, theta, p["offset"])}
+    return meta.adapt_heads(start, p["lr"], hidden_maps, targets, cfg, _num_anchors(cfg))
+
+
+def _clnet_part(gen_params) -> dict:
+    return {"params": gen_params["params"]["clnet"], "batch_stats": gen_params["batch_stats"]}
+
+
+def generate_clnet_sgd(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    """The hybrid: CLNet's theta_0 + delta, then K steps with a learned step size per
+    tensor."""
+    start = generate_clnet(base_heads, _clnet_part(gen_params), hidden_maps, masks, targets, cfg)
+    return meta.adapt_heads(start, gen_params["params"]["lr"], hidden_maps, targets, cfg,
+                            _num_anchors(cfg))
+
+
+def train_clnet_sgd(base_heads, gen_params, hidden_maps, masks, targets, cfg):
+    start, stats = train_clnet(base_heads, _clnet_part(gen_params), hidden_maps, masks, targets,
+                               cfg)
+    return meta.adapt_heads(start, gen_params["params"]["lr"], hidden_maps, targets, cfg,
+                            _num_anchors(cfg)), stats
+
+
+def _without_stats(generate: Callable) -> Callable:
+    """The training form of a variant without BN statistics: (heads, {})."""
+    return lambda *args: (generate(*args), {})
+
+
+def _init_meta_sgd(key, cfg):
+    return {"params": {"lr": meta.init_step_sizes(cfg, per_element=True)}, "batch_stats": {}}
+
+
+def _init_maml(key, cfg):
+    return {"params": {"offset": meta.init_offsets(cfg),
+                       "lr": meta.init_step_sizes(cfg, per_element=False)}, "batch_stats": {}}
+
+
+def _init_clnet_sgd(key, cfg):
+    c = _init_clnet(key, cfg)
+    return {"params": {"clnet": c["params"], "lr": meta.init_step_sizes(cfg, per_element=False)},
+            "batch_stats": c["batch_stats"]}
+
+
 REGISTRY: dict[str, Variant] = {
     "none": Variant(generate_none, None),
     "clnet": Variant(generate_clnet, _init_clnet, True, train_clnet),
@@ -147,7 +211,19 @@ REGISTRY: dict[str, Variant] = {
                          train_mean_only),
     "mlp_no_latent": Variant(generate_mlp_no_latent, _init_mlp, False, train_mlp_no_latent),
     "sgd_finetune": Variant(generate_sgd_finetune, None),
+    "meta_sgd": Variant(generate_meta_sgd, _init_meta_sgd, False,
+                        _without_stats(generate_meta_sgd), support_pairs=1),
+    "maml": Variant(generate_maml, _init_maml, False, _without_stats(generate_maml),
+                    support_pairs=1),
+    "clnet_sgd": Variant(generate_clnet_sgd, _init_clnet_sgd, False, train_clnet_sgd,
+                         support_pairs=1),
 }
+
+
+def support_pairs(cfg, variant: Variant) -> int:
+    """How many pairs of a training group the adaptation sees (0: all, scored on all)."""
+    k = int(cfg.train.get("clnet_support_pairs", -1))
+    return variant.support_pairs if k < 0 else k
 
 
 def get_variant(name: str) -> Variant:

@@ -1,7 +1,7 @@
 """Evaluates a tracker on a benchmark, or compares result folders.
 
     clnet-eval --config configs/clnet_r50.py --checkpoint weights/clnet_r50
-        --dataset otb100 --data_dir /data/OTB100 [--results_dir results] [--tracker_name X] \
+        --dataset otb100 --data_dir /data/OTB100 [--results_dir results] [--tracker_name X]
         [--batch 8] [--config.clnet.label_layout=official]
     clnet-eval --dataset folder --data_dir DIR --compare results/folder/A results/folder/B
 

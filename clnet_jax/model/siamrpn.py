@@ -212,7 +212,8 @@ class SiamRPN(nn.Module):
     hidden: int = 256
     center_size: int = 7
     axis_name: str | None = None  # BN statistics synchronised over this mapped axis
-    dtype: str = "float32"  # compute dtype of convolutions ('bfloat16': params stay float32)
+    dtype: str = "float32"  # compute dtype of convolutions ('bfloat16': params stay float32;
+    # 'float64': everything in float64, needs jax_enable_x64)
 
     def setup(self):
         ax = self.axis_name
@@ -295,8 +296,13 @@ def rpn_outputs(heads: dict, hidden: dict) -> tuple[Array, Array]:
 
 
 def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32") -> SiamRPN:
-    if dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+    if dtype not in ("float32", "bfloat16", "float64"):
+        raise ValueError(f"compute_dtype must be 'float32', 'bfloat16' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("compute_dtype='float64' needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 "
+                         "in the environment (or jax.config.update('jax_enable_x64', True) "
+                         "before building the model); without it every array would silently "
+                         "stay float32")
     return SiamRPN(width=cfg.width, blocks=tuple(cfg.blocks), used_layers=tuple(cfg.used_layers),
                    neck_channels=cfg.neck_channels, hidden=cfg.hidden, axis_name=axis_name,
                    dtype=dtype)

@@ -76,11 +76,21 @@ class Tracker(NamedTuple):
 
 def make_tracker(cfg) -> Tracker:
     """Builds the pure ``init``/``step`` functions for a config (not jitted here)."""
-    net = model_lib.model_from_config(cfg.model, dtype=cfg.track.get("compute_dtype", "float32"))
+    dtype = cfg.track.get("compute_dtype", "float32")
+    net = model_lib.model_from_config(cfg.model, dtype=dtype)
+    # float64 (exactness work, finite differences): state, boxes, heads and adaptation in
+    # float64 too; weights are cast on the way in. Otherwise the state stays float32.
+    fdt = jnp.float64 if dtype == "float64" else jnp.float32
     geo = geometry(cfg)
     t = cfg.track
-    anchors = jnp.asarray(geo.anchors)
-    window = jnp.asarray(geo.window)
+    anchors = jnp.asarray(geo.anchors, fdt)
+    window = jnp.asarray(geo.window, fdt)
+
+    def cast(params):
+        if fdt != jnp.float64:
+            return params
+        return jax.tree.map(lambda a: a.astype(fdt) if jnp.issubdtype(a.dtype, jnp.floating)
+                            else a, params)
 
     def search_hidden(params, kernels, crop):
         return net.apply(params["model"], kernels, crop[None], method=net.search_hidden)
@@ -122,7 +132,8 @@ def make_tracker(cfg) -> Tracker:
         ``labels`` (A, S, S) overrides the first-frame anchor sampler (e.g. the official
         NumPy one); otherwise ``key`` seeds the jit-able sampler.
         """
-        box = jnp.asarray(box, jnp.float32)
+        params = cast(params)
+        box = jnp.asarray(box, fdt)
         center = box[:2] + (box[2:] - 1) / 2
         size = box[2:]
         fill = frame_mean_fill(frame)
@@ -137,6 +148,7 @@ def make_tracker(cfg) -> Tracker:
                     adjusted=adjusted, nonfinite=jnp.zeros((), jnp.int32))
 
     def step(params: dict, state: dict, frame: Array):
+        params = cast(params)
         center, size = state["center"], state["size"]
         s_z = context_side(size, t.context_amount)
         scale_z = t.exemplar_size / s_z
@@ -156,9 +168,9 @@ def make_tracker(cfg) -> Tracker:
         bbox = pred[best] / scale_z
         lr = penalty[best] * score[best] * t.lr
         h, w = frame.shape[:2]
-        new_center = jnp.clip(center + bbox[:2], 0.0, jnp.array([w, h], jnp.float32))
+        new_center = jnp.clip(center + bbox[:2], 0.0, jnp.array([w, h], fdt))
         new_size = size * (1 - lr) + bbox[2:] * lr
-        new_size = jnp.clip(new_size, 10.0, jnp.array([w, h], jnp.float32))
+        new_size = jnp.clip(new_size, 10.0, jnp.array([w, h], fdt))
         ok = (jnp.isfinite(pscore[best]) & jnp.all(jnp.isfinite(new_center))
               & jnp.all(jnp.isfinite(new_size)))
         new_center = jnp.where(ok, new_center, center)
@@ -204,10 +216,16 @@ def make_tracker(cfg) -> Tracker:
 
 
 def use_winograd(cfg) -> bool:
-    """``track.winograd``: 'on', 'off' or 'auto' (on for a CPU backend)."""
+    """``track.winograd``: 'on', 'off' or 'auto' (on for a CPU backend, off in float64,
+    whose purpose is exactness: Winograd's ~1e-6 relative error would hide what it shows)."""
     mode = cfg.track.get("winograd", "auto")
     if mode not in ("auto", "on", "off"):
         raise ValueError(f"track.winograd={mode!r}: choose auto, on or off")
+    if cfg.track.get("compute_dtype", "float32") == "float64":
+        if mode == "on":
+            raise ValueError("track.winograd='on' with track.compute_dtype='float64': the "
+                             "Winograd path is a float32 speed path; use 'auto' or 'off'")
+        return False
     return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
 
 

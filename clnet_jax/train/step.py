@@ -102,13 +102,29 @@ def clnet_group_loss(cfg, net, trainable: dict, frozen: dict, group: dict,
         if cfg.train.diverse_mining else tg.labels
     masks = jax.vmap(lambda lb: clnet_lib.sample_masks(lb, "corrected"))(labels)
     gen = {"params": trainable["gen"], "batch_stats": frozen["gen_stats"]}
-    heads, new_stats = variant.train_generate(heads0, gen, hidden, masks,
-                                              (labels, tg.loc, tg.loc_weight), cfg)
-    cls, loc = model_lib.rpn_outputs(heads, hidden)
-    a = labels.shape[1]
-    total, c, l = losses_lib.rpn_loss(cls, loc, labels, tg.loc, tg.loc_weight, a,
+    support, query = support_query(variants_lib.support_pairs(cfg, variant), labels.shape[0])
+    targets = (labels, tg.loc, tg.loc_weight)
+    heads, new_stats = variant.train_generate(heads0, gen, support(hidden), support(masks),
+                                              support(targets), cfg)
+    cls, loc = model_lib.rpn_outputs(heads, query(hidden))
+    q_labels, q_loc, q_loc_weight = query(targets)
+    total, c, l = losses_lib.rpn_loss(cls, loc, q_labels, q_loc, q_loc_weight, labels.shape[1],
                                       cfg.train.loc_weight)
     return total, ({"loss": total, "cls_loss": c, "loc_loss": l}, new_stats)
+
+
+def support_query(k: int, n: int) -> tuple[Callable, Callable]:
+    """Functions taking a group's first k pairs (support: what the adaptation sees) and the
+    other n - k (query: where the adapted heads are scored). k = 0: all pairs both ways,
+    as the official CLNet code trains; at tracking time the adaptation sees the first frame
+    only and is judged on later ones, which k >= 1 imitates."""
+    if k == 0:
+        return (lambda t: t), (lambda t: t)
+    if not 0 < k < n:
+        raise ValueError(f"train.clnet_support_pairs={k} needs groups of more pairs than that "
+                         f"(train.clnet_pairs_per_group is {n}): the query would be empty")
+    take = lambda sl: (lambda t: jax.tree.map(lambda a: a[sl], t))
+    return take(slice(0, k)), take(slice(k, None))
 
 
 # ------------------------------------------------------------------------- optimiser
@@ -192,6 +208,10 @@ def make_train_step(cfg, stage: str, mesh: Mesh) -> Callable:
     if t.bn_sync not in ("global", "per_device"):
         raise ValueError(f"train.bn_sync must be 'global' or 'per_device', got {t.bn_sync!r}")
     bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
+    if t.compute_dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"train.compute_dtype must be 'float32' or 'bfloat16', got "
+                         f"{t.compute_dtype!r} (float64 is a tracking/adaptation mode: "
+                         "track.compute_dtype)")
     net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
     opt = make_optimizer(cfg, stage)
 
@@ -277,7 +297,8 @@ def init_state(cfg, stage: str, params: dict, seed: int) -> dict[str, Any]:
         variant = variants_lib.get_variant(cfg.clnet.variant)
         if variant.train_generate is None:
             raise ValueError(f"clnet.variant={cfg.clnet.variant!r} has nothing to train; "
-                             "choose clnet, mean_only or mlp_no_latent")
+                             "choose one of " + ", ".join(
+                                 n for n, v in variants_lib.REGISTRY.items() if v.train_generate))
         gen = params.get("clnet") or variant.init_params(jax.random.fold_in(rng, 1), cfg)
         heads = params["heads"]
         trainable = {"gen": gen["params"]}

@@ -214,3 +214,28 @@ def test_first_tracked_dudek_box_within_1e4_px(tiny_params, clnet_params, dudek,
     boxes, _ = runner.SequenceTracker(cfg, params).track(frames[:2], gt[0])
     ref = np.loadtxt(f"{PARITY}/{dudek_file}", delimiter=",")
     assert np.abs(boxes[1] - ref[1]).max() <= 1e-4
+
+
+def test_mining_ranks_by_logit_margin_where_the_float32_ratio_ties():
+    """Confidently foreground anchors (logit margin d > ~16) all have the official ratio
+    log p_bg / (log p_bg + log p_fg) == 1.0 in float32, so ranking by it ties; the margin
+    d orders them as the ratio does in exact arithmetic (float64 here)."""
+    a, s = 5, 5
+    rng = np.random.default_rng(0)
+    d = rng.permutation(17.0 + 0.05 * np.arange(a * s * s)).reshape(a, s, s)
+    labels = -np.ones((a, s, s), np.int32)
+    labels[0, 2, 1:4] = 1
+    labels[3, 0, :5] = 0
+    fg = np.transpose(d, (1, 2, 0))              # (S, S, A)
+    cls = np.concatenate([np.zeros_like(fg), fg], -1).astype(np.float32)  # [bg | fg] logits
+    unused = labels < 0
+    ratio32 = np.asarray(C.background_ratio(jnp.asarray(cls), a))
+    assert np.all(ratio32[unused] == 1.0)        # every candidate ties in float32
+    lbg, lfg = -np.logaddexp(0.0, d), -np.logaddexp(0.0, -d)
+    ratio64 = lbg / (lbg + lfg)
+    assert np.all(np.diff(ratio64[unused][np.argsort(d[unused])]) > 0)  # same order as d
+    expected = np.flatnonzero(unused.reshape(-1))[np.argsort(-ratio64[unused])[:16]]
+    mined = np.asarray(C.mine_negatives(jnp.asarray(labels), jnp.asarray(cls), 16))
+    picked = np.flatnonzero(((mined == 0) & unused).reshape(-1))
+    assert sorted(picked) == sorted(expected)
+    np.testing.assert_array_equal(mined[~unused], labels[~unused])  # labelled anchors kept
