@@ -210,9 +210,11 @@ def _row_stage(cfg, seed: int, row: str):
         return None
     if row == "RT":
         rc, stage = rt_config(c), "base"
+        key = stage_key(rc)
     else:
         rc, stage = row_config(c, trained or row), "clnet"
-    return rc, stage, os.path.join(seed_dir(cfg, seed), "rows", f"{trained or row}-{stage_key(rc)}")
+        key = _hash([stage_key(rc), ROW_REVISION]) if ROW_REVISION else stage_key(rc)
+    return rc, stage, os.path.join(seed_dir(cfg, seed), "rows", f"{trained or row}-{key}")
 
 
 def row_weights(cfg, seed: int, row: str, base: dict) -> dict:
@@ -234,8 +236,12 @@ def row_training_s(cfg, seed: int, row: str) -> float:
 # Bumped when the evaluator gives other boxes for the same config, so that evaluations
 # cached before are redone. 2: crops bit-exact under jit + vmap (crop.quotient_f32); before,
 # ~4 % of the batched evaluator's resize weights were one step (1/2048) off. 3: depthwise
-# xcorr as a shifted sum on CPUs (xcorr.xcorr_shift_sum; outputs equal to ~1e-6).
-EVALUATOR_REVISION = 3
+# xcorr as a shifted sum on CPUs (xcorr.xcorr_shift_sum; outputs equal to ~1e-6). 4: diverse
+# mining ranks by the logit margin (no float32 ties; clnet.mine_negatives).
+EVALUATOR_REVISION = 4
+# Bumped when the CLNet stage trains differently for the same config (the cache cannot see
+# code changes), so that CLNet-stage rows retrain. 1: mining by the logit margin in training.
+ROW_REVISION = 1
 
 
 def eval_path(cfg, seed: int, row: str, split: str) -> str:

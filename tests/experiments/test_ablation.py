@@ -36,6 +36,7 @@ def _check_report(tmp_path, report, rows):
     assert 0 <= data["splits"]["transfer"]["table"]["DM"]["success_auc"] <= 1
 
 
+@pytest.mark.slow
 def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     """Bases built once (--bases), rows on top, then a registered variant as a new row that
     trains only itself; the report regenerates from the saved results."""

@@ -1,6 +1,6 @@
 """Several real processes on jax.distributed (CPU, gloo): equal to one process, resumable.
 
-Select with ``pytest -k multihost``. Each process runs ``train.py`` exactly as a user
+Select with ``pytest -m slow -k multihost``. Each process runs ``train.py`` exactly as a user
 would on a cluster (``--coordinator_address --num_processes --process_id``).
 """
 import csv
@@ -17,6 +17,8 @@ import pytest
 
 from clnet_jax.io import checkpoint
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # real processes: minutes on 2 cores
 
 # both stages, 4 steps each, 2 groups per global batch (1 per process / device)
 CFG = os.path.join(ROOT, "tests", "configs", "multihost_tiny.py")

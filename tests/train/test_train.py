@@ -15,6 +15,7 @@ import pytest
 from clnet_jax.model import siamrpn as M
 from clnet_jax.model import targets as T
 from clnet_jax.train import step as TS
+from clnet_jax.train import trainer
 from conftest import PARITY, ROOT, assert_close, config, nhwc
 
 TRAIN_CFG = os.path.join(ROOT, "tests", "configs", "train_tiny.py")
@@ -162,6 +163,7 @@ def data_dir(tmp_path_factory):
     return str(tmp_path_factory.mktemp("tfds"))
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
     ref = tmp_path / "ref"
     out = _run_train(str(ref), f"--config.data.data_dir={data_dir}")
@@ -221,9 +223,11 @@ MULTI = textwrap.dedent("""
     from clnet_jax.train import trainer
     from clnet_jax.data import pipeline
     assert len(jax.devices()) == 2
-    cfg = C.from_file(CFG, {'data.data_dir': DATA, 'train.groups_per_batch': 4})
     out = {}
-    for stage in ('base', 'clnet'):
+    for stage, variant in (('base', 'clnet'), ('clnet', 'clnet'), ('clnet', 'meta_sgd'),
+                           ('clnet', 'maml'), ('clnet', 'clnet_sgd')):
+        cfg = C.from_file(CFG, {'data.data_dir': DATA, 'train.groups_per_batch': 4,
+                                'clnet.variant': variant, 'clnet.meta_steps': 2})
         c = trainer.stage_config(cfg, stage)
         params = M.init_params(c, jax.random.key(0))
         stores, samples = trainer.train_source(c)
@@ -237,12 +241,15 @@ MULTI = textwrap.dedent("""
         (p1, l1), (p2, l2) = res
         diffs = [float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(a)))))
                  for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2))]
-        out[stage] = {'loss1': l1, 'loss2': l2, 'max_rel_diff': max(diffs)}
+        out[stage + '/' + variant] = {'loss1': l1, 'loss2': l2, 'max_rel_diff': max(diffs)}
     print(json.dumps(out))
 """)
 
 
+@pytest.mark.slow
 def test_one_step_on_two_devices_equals_one_device(data_dir):
+    """Both stages, and the CLNet stage of every trainable family (the meta-learned
+    variants differentiate through their inner loop on each device's groups)."""
     code = f"ROOT={ROOT!r}; CFG={TRAIN_CFG!r}; DATA={data_dir!r}\n" + MULTI
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
@@ -401,3 +408,28 @@ def test_adamw_option_steps_differently_and_unknown_names_are_refused():
     cfg.train.optimizer = "lamb"
     with pytest.raises(ValueError, match="train.optimizer must be 'sgd' or 'adamw'"):
         TS.make_optimizer(cfg, "clnet")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["meta_sgd", "clnet_sgd"])
+def test_meta_variant_clnet_stage_resumes_exactly(tmp_path, data_dir, variant):
+    """A meta-learned CLNet stage stopped at step 4 and resumed gives the loss column and
+    the weights of an uninterrupted run."""
+    import csv
+    cfg = config("train_tiny", **{"data.data_dir": data_dir, "clnet.variant": variant,
+                                  "clnet.meta_steps": 2})
+    params = jax.device_get(M.init_params(cfg, jax.random.key(0)))
+
+    def losses(d):
+        with open(os.path.join(d, "metrics.csv")) as f:
+            return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
+
+    full = trainer.train_stage(cfg, "clnet", str(tmp_path / "full"), params)
+    part = str(tmp_path / "part")
+    trainer.train_stage(cfg, "clnet", part, params, max_steps=4)
+    resumed = trainer.train_stage(cfg, "clnet", part, params)
+    a, b = losses(str(tmp_path / "full")), losses(part)
+    assert [s for s, _ in b] == [s for s, _ in a] == list(range(1, 9))
+    np.testing.assert_allclose([l for _, l in b], [l for _, l in a], rtol=1e-6)
+    for x, y in zip(jax.tree.leaves(full["clnet"]), jax.tree.leaves(resumed["clnet"])):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-8)

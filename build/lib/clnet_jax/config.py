@@ -1,0 +1,265 @@
+"""Default configuration shared by the files in ``configs/`` (each returns a ConfigDict)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import ml_collections
+
+# The configs shipped inside the package (a clone's ``configs/`` links here), so that an
+# installed command finds ``--config demo`` or ``--config configs/demo.py`` from any folder.
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def shipped_configs() -> list[str]:
+    return sorted(f[:-3] for f in os.listdir(CONFIG_DIR)
+                  if f.endswith(".py") and not f.startswith("_"))
+
+
+def resolve_path(path: str) -> str:
+    """A config file's path: ``path`` itself where it exists, else the shipped config of that
+    name (``demo``, ``demo.py`` or ``configs/demo.py``); a clear error naming them otherwise."""
+    if os.path.isfile(path):
+        return path
+    name = os.path.basename(path)
+    shipped = os.path.join(CONFIG_DIR, name if name.endswith(".py") else name + ".py")
+    if os.path.dirname(path) in ("", "configs") and os.path.isfile(shipped):
+        return shipped
+    raise FileNotFoundError(f"config {path!r} not found; give a path to a config file or one "
+                            f"of the shipped names: {', '.join(shipped_configs())}")
+
+
+def command_argv(argv: list[str] | None = None, doc: str = "",
+                 flag_module: str | None = None) -> list[str]:
+    """A command's ``argv`` (default ``sys.argv``) with ``--config`` resolved; exits with the
+    error message where the config cannot be found. ``--help``/``-h`` prints ``doc`` and the
+    flags that ``flag_module`` defines, then exits 0 (absl's own ``--help`` exits 1)."""
+    argv = list(sys.argv if argv is None else argv)
+    if "--help" in argv[1:] or "-h" in argv[1:]:
+        from absl import flags
+        print(doc.strip() + "\n")
+        if flag_module:
+            print(flags.FLAGS.module_help(flag_module))
+        print("  --config.<key>=<value>: override any key of the config")
+        sys.exit(0)
+    try:
+        return argv[:1] + resolve_argv(argv[1:])
+    except FileNotFoundError as e:
+        sys.exit(f"error: {e}")
+
+
+def resolve_argv(argv: list[str]) -> list[str]:
+    """``argv`` with the value of ``--config`` resolved by :func:`resolve_path` (absl's config
+    flag then reads it from any working directory)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg.startswith("--config="):
+            out[i] = "--config=" + resolve_path(arg.split("=", 1)[1])
+        elif arg == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve_path(out[i + 1])
+    return out
+
+
+# Keys added after runs and caches were written, with the value that reproduces what the
+# code did before they existed: a record without such a key means that value.
+ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
+               "clnet.meta_steps": 1, "clnet.meta_first_order": False,
+               "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head"}
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """SiamRPN++ r50-l234 with the upstream tracking constants (no retuning)."""
+    c = ml_collections.ConfigDict()
+    c.name = "siamrpn_r50"
+    c.model = ml_collections.ConfigDict(dict(
+        width=64, blocks=[3, 4, 6, 3], used_layers=[2, 3, 4], neck_channels=256, hidden=256))
+    c.anchor = ml_collections.ConfigDict(dict(
+        stride=8, ratios=[0.33, 0.5, 1, 2, 3], scales=[8]))
+    c.track = ml_collections.ConfigDict(dict(
+        exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
+        penalty_k=0.05, window_influence=0.42, lr=0.38,
+        compute_dtype="float32",  # 'bfloat16': convolutions in bf16 (GPU speed path);
+        # 'float64': all in float64 for exactness work (needs JAX_ENABLE_X64=1)
+        # winograd: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) with kernels
+        # transformed once at load ('auto': on CPU, where it is ~1.8x faster per conv)
+        # winograd_tile: output tile m of F(m×m, 3×3): 2 (error ~1e-6 relative) or 4 (4× fewer
+        # multiplications than a direct conv, error ~1e-5 relative)
+        winograd="auto", winograd_tile=2))
+    # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
+    # encoder_bn: how g_a's BN normalises at the first-frame adaptation. 'batch' (default,
+    # the official tracker: statistics of the first crop's 25x25 hidden map) or 'running'
+    # (the stored running statistics; a research option, not the upstream behaviour).
+    c.clnet = ml_collections.ConfigDict(dict(
+        variant="none", label_sampler="jax", label_layout="corrected", encoder_bn="batch",
+        encoder_channels_cls=128, encoder_channels_loc=256, decoder_hidden=256,
+        mining_negatives=16, sgd_steps=5, sgd_lr=0.01, seed=233,
+        # meta-learned gradient variants (meta_sgd, maml, clnet_sgd; clnet_jax/adapt/meta.py):
+        # K inner steps, first-order (FOMAML) or second-order meta-gradients, the inner loss
+        # ('rpn': cls + 1.2 loc; 'cls') and what adapts ('head': theta_1 and fusion weights;
+        # 'theta1': theta_1 only)
+        meta_steps=1, meta_first_order=False, meta_inner_loss="rpn", meta_adapt="head"))
+    # Training reads frame-level stores (clnet_jax/data/frames.py), prepared on first use
+    # with prepare_workers processes (0: all cores). storage: 'crop511' (pysot's pre-crops,
+    # default for real datasets) or 'full' (default for synthetic). workers: grain worker
+    # processes for decoding and augmentation (0: in-process threads only). mixture:
+    # name -> {samples: groups per mixture epoch, manual_dir[, split]}; empty = data.dataset.
+    c.data = ml_collections.ConfigDict(dict(
+        dataset="synthetic", builder_config="default", data_dir="data_cache/tfds",
+        manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
+        search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
+        storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict()))
+    # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
+    # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
+    # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
+    # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
+    # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
+    # `python -m clnet_jax.io.convert resnet50.model DIR` (ImageNet start, as upstream).
+    # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
+    # option; the official code freezes them and learns only their per-video change).
+    # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
+    # clnet_support_pairs: pairs of a group the adaptation sees, the loss scored on the
+    # others (0: all pairs both ways, the official recipe; -1: the variant's default, 1 for
+    # the meta-learned variants).
+    # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
+    # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
+    # with L2 weight decay) or 'adamw' (a departure for models trained from scratch).
+    c.train = ml_collections.ConfigDict(dict(
+        stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
+        epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
+        lr=0.005, warmup_start_lr=0.001, warmup_epochs=5, lr_end=0.0005,
+        optimizer="sgd", momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
+        backbone_train_epoch=10, backbone_lr_mult=0.1,
+        backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
+        pretrained_backbone="",
+        clnet_pairs_per_group=16, clnet_groups_per_batch=0, clnet_epochs=0, clnet_train_theta0=False,
+        clnet_train_fusion=False, clnet_support_pairs=-1, compute_dtype="float32",
+        diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
+        eval_after=False, eval_split="test"))
+    return c
+
+
+def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The golden tiny architecture of tests/golden (same code path, smaller numbers)."""
+    c.model.width = 8
+    c.model.blocks = [2, 2, 2, 2]
+    c.model.neck_channels = 32
+    c.model.hidden = 32
+    return c
+
+
+def miniature_crops(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Crops for the miniature testbed: 79/175 instead of 127/255 (2.1x fewer pixels per
+    training pair and tracked frame). The synthetic targets are ~20 px in their frames, so
+    the upstream crops only upsample them further; what changes is the anchor grid's
+    stride in frame pixels (~w/5 instead of ~w/8). Kept consistent with the model's neck
+    rule (maps narrower than 20 keep their centre 7): the template's 9x9 map is cut to 7x7,
+    the search's 21x21 map is not, so the score map is 15x15 (base_size 2 in pysot's
+    formula; odd, see score_size). Anchors shrink with the template (40 px instead of 64:
+    scale 5), and the training shifts with the search crop."""
+    c.track.exemplar_size, c.track.instance_size, c.track.base_size = 79, 175, 2
+    c.anchor.scales = [5]
+    c.data.search_shift, c.data.template_shift = 44, 2
+    return c
+
+
+def score_size(c: ml_collections.ConfigDict) -> int:
+    """Side of the score map (pysot's formula). Anchors sit at offsets -(S//2)..: only an odd
+    S puts the middle anchor on the crop's centre (an even one shifts every anchor by half
+    a stride against what its cell sees), so an even S is refused."""
+    t = c.track
+    s = (t.instance_size - t.exemplar_size) // c.anchor.stride + 1 + t.base_size
+    if s % 2 == 0:
+        raise ValueError(f"score map side {s} (instance_size {t.instance_size}, exemplar_size "
+                         f"{t.exemplar_size}, base_size {t.base_size}) is even: anchors would "
+                         "be off the crop centre by half a stride; choose sizes giving an odd side")
+    return s
+
+
+def arch_from_config(c: ml_collections.ConfigDict) -> dict:
+    m = c.model
+    return dict(width=m.width, blocks=list(m.blocks), used_layers=list(m.used_layers),
+                neck_channels=m.neck_channels, hidden=m.hidden)
+
+
+def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
+    """A checkpoint whose architecture differs from the config is a clear error."""
+    want = arch_from_config(c)
+    diff = {k: (want[k], arch.get(k)) for k in want if want[k] != arch.get(k)}
+    if diff:
+        raise ValueError(f"{where}: architecture does not match the config "
+                         + ", ".join(f"{k}: config {a} vs checkpoint {b}" for k, (a, b) in diff.items()))
+
+
+def from_file(path: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
+    """Loads ``configs/<name>.py`` (its ``get_config()``) and applies dotted overrides."""
+    import importlib.util
+    path = resolve_path(path)
+    spec = importlib.util.spec_from_file_location("_clnet_config", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{path}: not a Python config file")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = mod.get_config()
+    for key, value in (overrides or {}).items():
+        set_dotted(cfg, key, value)
+    return cfg
+
+
+def _parent(cfg: ml_collections.ConfigDict, key: str):
+    """(ConfigDict holding the last part of a dotted key, that part); KeyError naming the
+    valid keys where the path leaves the config."""
+    node = cfg
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            where = ".".join(parts[:i]) or "the config"
+            valid = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+            raise KeyError(f"unknown config key '{key}': {where} has no '{part}'; "
+                           "valid keys there: " + ", ".join(valid))
+        if i < len(parts) - 1:
+            node = node[part]
+    return node, parts[-1]
+
+
+def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
+    """cfg['a.b'] = value, refusing keys that do not exist (with the valid names)."""
+    node, last = _parent(cfg, key)
+    node[last] = value
+
+
+def check_overrides(argv: list[str], default_path: str) -> str | None:
+    """Validates ``--config.a.b=value`` flags against the config file before absl parses them.
+
+    Returns an error message naming the valid keys, or None when every key exists.
+    """
+    path, keys = default_path, []
+    for i, arg in enumerate(argv):
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        elif arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config."):
+            keys.append(arg[len("--config."):].split("=", 1)[0])
+    if not keys:
+        return None
+    cfg = from_file(path)
+    for key in keys:
+        try:
+            _parent(cfg, key)
+        except KeyError as e:
+            return e.args[0]
+    return None
+
+
+def training_mixture(samples: dict[str, int], root: str = "/data") -> ml_collections.ConfigDict:
+    """``data.mixture`` for the named datasets (samples per mixture epoch; -1 = one per
+    track, upstream's "use all once"), each read from ``<root>/<folder>``; point the
+    folders elsewhere with ``--config.data.mixture.<name>.manual_dir``."""
+    folders = {"imagenet_vid": "ILSVRC2015", "imagenet_det": "ILSVRC2015",
+               "youtube_bb": "youtube_bb", "coco": "coco", "got10k": "GOT-10k",
+               "lasot": "LaSOT"}
+    return ml_collections.ConfigDict({
+        name: dict(samples=n, manual_dir=f"{root}/{folders[name]}",
+                   split="train2017" if name == "coco" else "train")
+        for name, n in samples.items()})
+

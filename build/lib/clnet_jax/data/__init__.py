@@ -1,0 +1,1 @@
+"""Datasets: the synthetic distractor benchmark and readers of the published layouts."""

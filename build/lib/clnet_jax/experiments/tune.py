@@ -1,0 +1,125 @@
+"""Tracking constants of the miniature, chosen on the validation split.
+
+The upstream constants (penalty_k 0.05, window_influence 0.42, lr 0.38) were tuned for the
+full-size r50 on real video; pysot tunes them per benchmark the same way. Here the bases of
+the testbed's seeds track the validation split (never the test or transfer splits) for every
+point of a small grid (the upstream and the config's own constants always among them); the
+table (success AUC, paired difference against the config's constants with a bootstrap 95 %
+CI over sequences and seeds) and a JSON go to the report directory. The chosen point is then
+written into the testbed config by hand, with this file as its provenance.
+
+    python -m clnet_jax.experiments.tune --config configs/ablation.py [--seeds 0,1,2,3,4]
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from clnet_jax import config as config_lib
+from clnet_jax.evaluate import datasets as eval_data
+from clnet_jax.experiments import ablation, report
+
+# Around the point chosen first (0.2 / 0.3 / 0.38, at the grid's edge in window_influence).
+GRID = {"penalty_k": [0.2, 0.35], "window_influence": [0.15, 0.22, 0.3], "lr": [0.25, 0.38, 0.55]}
+UPSTREAM = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
+
+
+def validation_split(cfg) -> list:
+    return eval_data.from_source(ablation.eval_sources(cfg)["validation"])
+
+
+def per_sequence_auc(boxes: dict, seqs: list) -> np.ndarray:
+    """Success AUC of each sequence that has scored frames (NaN where none)."""
+    out = []
+    for q in seqs:
+        s = report.sequence_scores(q.gt, boxes[q.name])
+        out.append(np.nan if s is None else float(np.mean(s["success"])))
+    return np.array(out)
+
+
+def points(grid: dict) -> list[dict]:
+    keys = sorted(grid)
+    return [dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))]
+
+
+def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict]) -> list[dict]:
+    """Every grid point's per-sequence AUC on ``seqs`` for each base (BT: the base tracker
+    alone): ``auc`` is a (bases, sequences) nested list."""
+    rows = []
+    for p in tqdm(pts, unit="point", desc="grid"):
+        c = cfg.copy_and_resolve_references()
+        for k, v in p.items():
+            c.track[k] = v
+        # one chunk for the whole split (the batch does not change a sequence's boxes)
+        c.ablation.eval_batch = len(seqs)
+        t = time.perf_counter()
+        auc = [per_sequence_auc(ablation.evaluate(c, "BT", w, seqs, cost=False)["boxes"],
+                                seqs).tolist() for w in bases]
+        rows.append({"point": p, "auc": auc, "wall_s": time.perf_counter() - t})
+    return rows
+
+
+def table(rows: list[dict], reference: dict, name: str = "upstream") -> list[str]:
+    """Sorted by mean AUC; each point's paired difference against ``reference`` with a
+    bootstrap CI over seeds and sequences (``auc`` per row: (sequences,) or (seeds, sequences))."""
+    ref = next(np.atleast_2d(r["auc"]) for r in rows if r["point"] == reference)
+    lines = [f"| penalty_k | window_influence | lr | val AUC (%) | − {name} (points) |",
+             "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -np.nanmean(r["auc"])):
+        a = np.atleast_2d(r["auc"])
+        ok = (np.isfinite(a) & np.isfinite(ref)).all(axis=0)  # same sequences in every seed
+        m, lo, hi = report.paired_bootstrap(100 * (a - ref)[:, ok])
+        p = r["point"]
+        lines.append(f"| {p['penalty_k']} | {p['window_influence']} | {p['lr']} | "
+                     f"{100 * np.nanmean(a):.1f} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
+    return lines
+
+
+def with_points(grid: dict, *extra: dict) -> list[dict]:
+    """The grid's points plus ``extra`` points (the upstream and the config's constants)."""
+    pts = points(grid)
+    return pts + [p for p in extra if p not in pts]
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--help" in argv or "-h" in argv:
+        print(__doc__)
+        return
+    path, seeds = "configs/ablation.py", None
+    for arg in ablation.joined_options(argv, ("--config", "--seeds")):
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        elif arg.startswith("--seeds="):
+            seeds = [int(x) for x in arg.split("=", 1)[1].split(",") if x]
+        else:
+            sys.exit(f"error: unknown argument {arg!r} (--config PATH, --seeds 0,1,...)")
+    cfg = config_lib.from_file(path)
+    seeds = list(cfg.ablation.seeds) if seeds is None else seeds
+    current = {k: cfg.track[k] for k in UPSTREAM}
+    cache = ablation.compilation_cache_dir(cfg, quick=False)
+    if cache:  # every point is one program per seed; the seeds share it
+        jax.config.update("jax_compilation_cache_dir", cache)
+    bases = [ablation.build_base(cfg, s) for s in seeds]
+    seqs = validation_split(cfg)
+    rows = tune_points(cfg, bases, seqs, with_points(GRID, UPSTREAM, current))
+    lines = table(rows, current, "config")
+    print("\n".join(lines))
+    out = os.path.join(cfg.ablation.report_dir, "tune_tracking.json")
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"seeds": seeds, "base_keys": [ablation.base_key(cfg, s) for s in seeds],
+                   "grid": GRID, "upstream": UPSTREAM, "config": current, "rows": rows,
+                   "table": lines}, f, indent=1)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

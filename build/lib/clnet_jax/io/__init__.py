@@ -1,0 +1,2 @@
+"""Weights in and out: the torch-free .pth reader, the upstream-name converter and orbax
+checkpoints (``clnet-convert``)."""

@@ -1,0 +1,110 @@
+"""What ``train.py`` runs: the configured stages in order, then an optional evaluation."""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+
+from clnet_jax.io import checkpoint
+from clnet_jax import config as config_lib
+from clnet_jax import distributed
+from clnet_jax.model import siamrpn as model_lib
+from clnet_jax.evaluate import datasets as eval_data
+from clnet_jax.evaluate import runner as eval_runner
+from clnet_jax.track import runner
+from clnet_jax.train import trainer
+from clnet_jax.data import builders
+
+
+def initial_params(cfg) -> dict:
+    """``train.init_checkpoint``, or a fresh model (neck and heads initialised as usual) whose
+    backbone comes from ``train.pretrained_backbone`` when set (the upstream ImageNet start)."""
+    if cfg.train.init_checkpoint:
+        tree, arch = checkpoint.load(cfg.train.init_checkpoint)
+        config_lib.check_arch(cfg, arch, cfg.train.init_checkpoint)
+        return tree
+    bb = None
+    if cfg.train.pretrained_backbone:  # checked before the (slow) initialisation
+        bb = checkpoint.load_backbone(cfg.train.pretrained_backbone, cfg.model.width,
+                                      list(cfg.model.blocks))
+    params = jax.device_get(model_lib.init_params(cfg, jax.random.key(cfg.train.seed)))
+    if bb is not None:
+        for coll in ("params", "batch_stats"):
+            params["model"][coll] = dict(params["model"][coll], backbone=bb[coll])
+    return params
+
+
+def run(cfg) -> dict:
+    """Trains every stage of ``cfg.train.stages``; returns {'params': ..., 'eval': ...}."""
+    params = initial_params(cfg)
+    base_params = params
+    for stage in cfg.train.stages:
+        if stage not in ("base", "clnet"):
+            raise ValueError(f"unknown stage {stage!r} (expected 'base' or 'clnet')")
+        workdir = os.path.join(cfg.train.workdir, stage)
+        params = trainer.train_stage(cfg, stage, workdir, params)
+        if stage == "base":
+            base_params = params
+        if distributed.is_main():
+            print(f"{stage} stage done: weights in {workdir}/weights")
+    result = {"params": params}
+    if cfg.train.eval_after and distributed.is_main():
+        result["eval"] = evaluate_base_vs_clnet(cfg, base_params, params)
+    if cfg.name == "demo" and distributed.is_main():
+        print(TESTBED_HINT)
+    return result
+
+
+TESTBED_HINT = """
+This demo trains for minutes on scenes without the hard level. The research testbed (README,
+"Research testbed") trains a base four times as long per seed on all three levels, once, and
+compares every row with paired CIs over 5 seeds on a test and a transfer split:
+  python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases  # ~20 min/seed
+  python -m clnet_jax.experiments.ablation --config configs/ablation.py          # ~2 min/row/seed
+"""
+
+
+def evaluate_split(cfg, params: dict, seqs: list, desc: str) -> dict:
+    """One-pass evaluation of one tracker on EvalSequences, scored as the testbed scores
+    (experiments/report.py): frames 2.. where the target is present (absent frames, where no
+    box can overlap, are not counted as failures); success AUC, precision@20 px and the IoU
+    of the first tracked frame averaged over sequences."""
+    import numpy as np
+    from tqdm import tqdm
+    from clnet_jax.experiments import report
+    trk = runner.SequenceTracker(cfg, jax.tree.map(jax.numpy.asarray, params))
+    scores = [report.sequence_scores(s.gt, eval_runner.track_one(trk, s)[0])
+              for s in tqdm(seqs, desc=desc)]
+    scores = [c for c in scores if c is not None]
+    return {"success_auc": float(np.mean([np.mean(c["success"]) for c in scores])),
+            "precision": float(np.mean([c["precision"][20] for c in scores])),
+            "first_iou": float(np.nanmean([c["first_iou"] for c in scores])),
+            "sequences": len(scores)}
+
+
+def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
+    d = cfg.data
+    builder = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
+                               d.builder_config if d.dataset == "synthetic" else None)
+    seqs = eval_data.from_source(builder.as_data_source()[cfg.train.eval_split])
+    base_cfg = ml_collections.ConfigDict(cfg.to_dict())
+    base_cfg.clnet.variant = "none"
+    rows = {"SiamRPN++ (base)": evaluate_split(
+        base_cfg, {k: v for k, v in base_params.items() if k != "clnet"}, seqs, "eval base")}
+    if "clnet" in clnet_params:
+        rows[f"CLNet ({cfg.clnet.variant})"] = evaluate_split(cfg, clnet_params, seqs, "eval clnet")
+    print(f"\n{cfg.data.dataset} / {cfg.train.eval_split}: one-pass evaluation (frames 2.. "
+          "where the target is present)")
+    print(f"{'tracker':<24}{'success AUC':>12}{'precision@20':>14}{'1st IoU':>9}"
+          f"{'sequences':>11}")
+    for name, r in rows.items():
+        print(f"{name:<24}{100 * r['success_auc']:>12.1f}{100 * r['precision']:>14.1f}"
+              f"{r['first_iou']:>9.3f}{r['sequences']:>11d}")
+    out = os.path.join(cfg.train.workdir, "eval.json")
+    with open(out, "w") as f:
+        json.dump({k: {m: v for m, v in r.items() if not m.endswith("curve")}
+                   for k, r in rows.items()}, f, indent=1)
+    print(f"wrote {out}")
+    return rows

@@ -1,0 +1,321 @@
+"""Losses and the sharded, jitted train step of both stages.
+
+Stage ``base`` follows pysot's ``build_opt_lr``: neck and heads train with BN on batch
+statistics; the backbone is frozen with its BN in inference mode until
+``train.backbone_train_epoch``, then ``train.backbone_train_layers`` (layer2-4) train at
+``lr * backbone_lr_mult`` with BN on batch statistics, stem and layer1 staying frozen. BN
+statistics are taken over the whole batch, synchronised across devices
+(``train.bn_sync='global'``), or per device as pysot's per-GPU BN (``'per_device'``); the
+loss divides by the counts of the global batch, so one device holding every pair gives the
+same step.
+Stage ``clnet``: the base is frozen (BN in inference mode, theta_0 detached unless
+``train.clnet_train_theta0``); only the weight generator of ``clnet.variant`` trains (the
+base fusion weights too with ``train.clnet_train_fusion``, a research option: the official
+code freezes them and learns only their per-video change). Each group yields one latent
+and one delta applied to all of its pairs; its encoder BN uses the group's statistics;
+diverse mining runs per pair inside the step.
+
+Data parallel: ``jax.shard_map`` over a 1-D mesh ('data'): each device takes a slice of
+the groups; pairs of a group are ``vmap``-ed in the CLNet stage.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, PartitionSpec as P
+
+from clnet_jax.adapt import clnet as clnet_lib
+from clnet_jax.model import losses as losses_lib
+from clnet_jax.model import siamrpn as model_lib
+from clnet_jax.model import targets as targets_lib
+from clnet_jax.adapt import variants as variants_lib
+
+Array = jnp.ndarray
+
+
+def group_targets(cfg, key, box: Array, negative: Array) -> targets_lib.Targets:
+    """Anchor targets for the n pairs of a group: (n, A, S, S) ..."""
+    anchors = jnp.asarray(targets_lib.crop_anchors(cfg))
+    keys = jax.random.split(key, box.shape[0])
+    fn = lambda k, b, neg: targets_lib.anchor_targets(
+        k, anchors, b, neg, cfg.anchor.stride, cfg.track.instance_size)
+    return jax.vmap(fn)(keys, box, negative)
+
+
+def backbone_train_layers(cfg, step: int) -> frozenset:
+    """Backbone layers that train (and run BN on batch statistics) at a given step."""
+    t = cfg.train
+    if step < t.backbone_train_epoch * t.steps_per_epoch:
+        return frozenset()
+    return frozenset(t.backbone_train_layers)
+
+
+def base_group_loss(cfg, net, trainable: dict, batch_stats: dict, group: dict,
+                    tg: targets_lib.Targets, train_bn: bool = True,
+                    backbone_train: frozenset | bool | None = None,
+                    axis_name: str | None = None):
+    """Upstream loss of a batch of pairs; returns (loss, (aux, new batch stats)).
+
+    ``train_bn``: neck/head BN on batch statistics; ``backbone_train``: backbone layers that
+    do too (default: all of them when ``train_bn``); ``axis_name``: the loss is this shard's
+    share of the global batch's loss.
+    """
+    variables = {"params": trainable["model"], "batch_stats": batch_stats}
+    z = group["template"].astype(jnp.float32)
+    x = group["search"].astype(jnp.float32)
+    if train_bn:
+        hidden, upd = net.apply(variables, z, x, True, backbone_train, mutable=["batch_stats"])
+        new_stats = upd["batch_stats"]
+    else:
+        hidden, new_stats = net.apply(variables, z, x), batch_stats
+    cls, loc = model_lib.rpn_outputs(trainable["heads"], hidden)
+    a = tg.labels.shape[1]
+    total, c, l = losses_lib.rpn_loss(cls, loc, tg.labels, tg.loc, tg.loc_weight, a,
+                                      cfg.train.loc_weight, axis_name)
+    return total, ({"loss": total, "cls_loss": c, "loc_loss": l}, new_stats)
+
+
+def mined_labels(labels: Array, cls_base: Array, num: int) -> Array:
+    """Diverse mining per pair: labels (n, A, S, S), base cls (n, S, S, 2A)."""
+    return jax.vmap(lambda lb, c: clnet_lib.mine_negatives(lb, c, num))(labels, cls_base)
+
+
+def clnet_group_loss(cfg, net, trainable: dict, frozen: dict, group: dict,
+                     tg: targets_lib.Targets):
+    """CLNet-stage loss of one group; returns (loss, (aux, new generator BN stats))."""
+    variant = variants_lib.get_variant(cfg.clnet.variant)
+    base = frozen["model"]
+    z = group["template"].astype(jnp.float32)
+    x = group["search"].astype(jnp.float32)
+    hidden = jax.lax.stop_gradient(net.apply(base, z, x))
+    heads0 = frozen["heads"]
+    if not cfg.train.clnet_train_theta0:
+        heads0 = jax.lax.stop_gradient(heads0)
+    if "fusion" in trainable:  # train.clnet_train_fusion (research option)
+        heads0 = dict(heads0, **trainable["fusion"])
+    cls0, _ = model_lib.rpn_outputs(jax.lax.stop_gradient(heads0), hidden)
+    labels = mined_labels(tg.labels, cls0, cfg.clnet.mining_negatives) \
+        if cfg.train.diverse_mining else tg.labels
+    masks = jax.vmap(lambda lb: clnet_lib.sample_masks(lb, "corrected"))(labels)
+    gen = {"params": trainable["gen"], "batch_stats": frozen["gen_stats"]}
+    support, query = support_query(variants_lib.support_pairs(cfg, variant), labels.shape[0])
+    targets = (labels, tg.loc, tg.loc_weight)
+    heads, new_stats = variant.train_generate(heads0, gen, support(hidden), support(masks),
+                                              support(targets), cfg)
+    cls, loc = model_lib.rpn_outputs(heads, query(hidden))
+    q_labels, q_loc, q_loc_weight = query(targets)
+    total, c, l = losses_lib.rpn_loss(cls, loc, q_labels, q_loc, q_loc_weight, labels.shape[1],
+                                      cfg.train.loc_weight)
+    return total, ({"loss": total, "cls_loss": c, "loc_loss": l}, new_stats)
+
+
+def support_query(k: int, n: int) -> tuple[Callable, Callable]:
+    """Functions taking a group's first k pairs (support: what the adaptation sees) and the
+    other n - k (query: where the adapted heads are scored). k = 0: all pairs both ways,
+    as the official CLNet code trains; at tracking time the adaptation sees the first frame
+    only and is judged on later ones, which k >= 1 imitates."""
+    if k == 0:
+        return (lambda t: t), (lambda t: t)
+    if not 0 < k < n:
+        raise ValueError(f"train.clnet_support_pairs={k} needs groups of more pairs than that "
+                         f"(train.clnet_pairs_per_group is {n}): the query would be empty")
+    take = lambda sl: (lambda t: jax.tree.map(lambda a: a[sl], t))
+    return take(slice(0, k)), take(slice(k, None))
+
+
+# ------------------------------------------------------------------------- optimiser
+def epoch_learning_rates(cfg) -> np.ndarray:
+    """Upstream schedule per epoch: geometric warm-up, then log-spaced decay."""
+    t = cfg.train
+    warm = t.warmup_epochs
+    rates = []
+    if warm:
+        mult = (t.lr / t.warmup_start_lr) ** (1.0 / warm)
+        rates += [t.warmup_start_lr * mult ** e for e in range(warm)]
+    rates += list(np.logspace(np.log10(t.lr), np.log10(t.lr_end), t.epochs - warm))
+    return np.asarray(rates, np.float32)
+
+
+def _backbone_layer(name: str) -> str:
+    """'layer3_1' -> 'layer3'; 'stem' -> 'stem'."""
+    return name.split("_")[0]
+
+
+def base_param_labels(cfg, tree: dict) -> dict:
+    """Optimiser group of every base-stage parameter: 'backbone' (the layers of
+    ``train.backbone_train_layers``), 'frozen' (the other backbone layers: pysot never
+    trains the stem and layer1) or 'rest' (neck, heads, fusion weights)."""
+    train_layers = set(cfg.train.backbone_train_layers)
+    unknown = train_layers - set(model_lib.BACKBONE_LAYERS)
+    if unknown:
+        raise ValueError(f"train.backbone_train_layers: unknown {sorted(unknown)}; "
+                         f"valid: {list(model_lib.BACKBONE_LAYERS)}")
+    tag = lambda name: (lambda _: name)
+    model = {}
+    for k, v in tree["model"].items():
+        if k == "backbone":
+            model[k] = {b: jax.tree.map(tag("backbone" if _backbone_layer(b) in train_layers
+                                            else "frozen"), sub) for b, sub in v.items()}
+        else:
+            model[k] = jax.tree.map(tag("rest"), v)
+    return {"model": model, "heads": jax.tree.map(tag("rest"), tree["heads"])}
+
+
+def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
+    t = cfg.train
+    rates = jnp.asarray(epoch_learning_rates(cfg))
+    epoch = lambda step: jnp.minimum(step // t.steps_per_epoch, len(rates) - 1)
+    schedule = lambda step: rates[epoch(step)]
+
+    def update_rule(scale_fn):
+        if t.optimizer == "adamw":
+            # research option for models trained from scratch (the miniature testbed):
+            # decoupled weight decay, scaled by the learning rate as in AdamW
+            return optax.adamw(scale_fn, weight_decay=t.weight_decay)
+        if t.optimizer != "sgd":
+            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {t.optimizer!r}")
+        return optax.chain(optax.add_decayed_weights(t.weight_decay),
+                           optax.sgd(scale_fn, momentum=t.momentum))
+
+    if stage != "base":
+        return optax.chain(optax.clip_by_global_norm(t.grad_clip), update_rule(schedule))
+
+    # Before the backbone epoch its layers get neither gradient nor weight decay, so their
+    # momentum starts at zero when they switch on (pysot builds a fresh optimiser then).
+    on = lambda step: (epoch(step) >= t.backbone_train_epoch).astype(jnp.float32)
+    backbone = optax.chain(optax.scale_by_schedule(on),
+                           update_rule(lambda step: schedule(step) * t.backbone_lr_mult))
+    return optax.chain(optax.clip_by_global_norm(t.grad_clip),
+                       optax.multi_transform({"backbone": backbone, "rest": update_rule(schedule),
+                                              "frozen": optax.set_to_zero()},
+                                             lambda tree: base_param_labels(cfg, tree)))
+
+
+# ------------------------------------------------------------------------- the step
+def make_train_step(cfg, stage: str, mesh: Mesh) -> Callable:
+    """Returns ``step(state, batch, step_index=None) -> (state, metrics)`` sharded over
+    ``mesh``; ``step_index`` (the host's step counter, read from the state if omitted)
+    picks the compiled program of the backbone phase (which layers train is static).
+
+    state = {'step', 'rng', 'trainable', 'frozen', 'opt_state'}; batch leaves have a
+    leading group axis, split over the 'data' axis.
+    """
+    t = cfg.train
+    if t.bn_sync not in ("global", "per_device"):
+        raise ValueError(f"train.bn_sync must be 'global' or 'per_device', got {t.bn_sync!r}")
+    bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
+    if t.compute_dtype not in ("float32", "bfloat16"):
+        raise ValueError(f"train.compute_dtype must be 'float32' or 'bfloat16', got "
+                         f"{t.compute_dtype!r} (float64 is a tracking/adaptation mode: "
+                         "track.compute_dtype)")
+    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
+    opt = make_optimizer(cfg, stage)
+
+    def base_local(trainable, frozen, batch, keys, layers):
+        """One device's share of the global base loss over all of its pairs."""
+        tg = jax.vmap(lambda k, g: group_targets(cfg, k, g["box"], g["negative"]))(keys, batch)
+        flat = lambda a: a.reshape((-1,) + a.shape[2:])
+        tg = jax.tree.map(flat, tg)
+        pairs = {k: flat(v) for k, v in batch.items()}
+        return base_group_loss(cfg, net, trainable, frozen["batch_stats"], pairs, tg, True,
+                               layers, "data")
+
+    def clnet_local(trainable, frozen, batch, keys):
+        def group_loss(group, key):
+            tg = group_targets(cfg, key, group["box"], group["negative"])
+            return clnet_group_loss(cfg, net, trainable, frozen, group, tg)
+        loss, (aux, stats) = jax.vmap(group_loss)(batch, keys)
+        # the mean over this device's groups; the mean over devices follows (pmean)
+        n_dev = jax.lax.psum(1, "data")
+        share = lambda v: jnp.mean(v) / n_dev
+        return share(loss), (jax.tree.map(share, aux),
+                             jax.tree.map(lambda s: jnp.mean(s, 0), stats))
+
+    def local(state, batch, keys, layers):
+        def loss_fn(trainable):
+            if stage == "base":
+                return base_local(trainable, state["frozen"], batch, keys, layers)
+            return clnet_local(trainable, state["frozen"], batch, keys)
+        (_, (aux, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["trainable"])
+        # each device holds its share of the global loss: the sums are the global values
+        grads = jax.lax.psum(grads, "data")
+        aux = jax.lax.psum(aux, "data")
+        stats = jax.lax.pmean(stats, "data")  # identical already when BN is synchronised
+        aux["grad_norm"] = optax.global_norm(grads)
+        updates, opt_state = opt.update(grads, state["opt_state"], state["trainable"])
+        trainable = optax.apply_updates(state["trainable"], updates)
+        frozen = dict(state["frozen"])
+        frozen["batch_stats" if stage == "base" else "gen_stats"] = stats
+        return dict(state, trainable=trainable, frozen=frozen, opt_state=opt_state), aux
+
+    def step(state, batch, layers):
+        rng, sub = jax.random.split(jax.random.wrap_key_data(state["rng"]))
+        n = jax.tree.leaves(batch)[0].shape[0]
+        keys = jax.random.split(jax.random.fold_in(sub, 0), n)
+        fn = lambda st, b, k: local(st, b, k, layers)
+        sharded = jax.shard_map(fn, mesh=mesh, in_specs=(P(), P("data"), P("data")),
+                                out_specs=(P(), P()), check_vma=False)
+        new_state, aux = sharded(state, batch, keys)
+        aux["lr"] = epoch_learning_rates_jnp(cfg)[jnp.minimum(
+            state["step"] // t.steps_per_epoch, t.epochs - 1)]
+        return dict(new_state, step=state["step"] + 1, rng=jax.random.key_data(rng)), aux
+
+    compiled: dict = {}
+
+    def program(step_index: int) -> Callable:
+        """The jitted step of the phase that ``step_index`` is in (one per set of trained
+        backbone layers); also what benchmarks trace to count FLOPs."""
+        layers = backbone_train_layers(cfg, step_index) if stage == "base" else frozenset()
+        if layers not in compiled:
+            compiled[layers] = jax.jit(lambda st, b: step(st, b, layers))
+        return compiled[layers]
+
+    def run(state, batch, step_index: int | None = None):
+        if step_index is None:
+            step_index = int(jax.device_get(state["step"]))
+        return program(step_index)(state, batch)
+
+    run.program = program
+    return run
+
+
+def epoch_learning_rates_jnp(cfg) -> Array:
+    return jnp.asarray(epoch_learning_rates(cfg))
+
+
+def init_state(cfg, stage: str, params: dict, seed: int) -> dict[str, Any]:
+    """Train state from weights: the trainable/frozen split depends on the stage."""
+    rng = jax.random.key(seed)
+    if stage == "base":
+        trainable = {"model": params["model"]["params"], "heads": params["heads"]}
+        frozen = {"batch_stats": params["model"]["batch_stats"]}
+    else:
+        variant = variants_lib.get_variant(cfg.clnet.variant)
+        if variant.train_generate is None:
+            raise ValueError(f"clnet.variant={cfg.clnet.variant!r} has nothing to train; "
+                             "choose one of " + ", ".join(
+                                 n for n, v in variants_lib.REGISTRY.items() if v.train_generate))
+        gen = params.get("clnet") or variant.init_params(jax.random.fold_in(rng, 1), cfg)
+        heads = params["heads"]
+        trainable = {"gen": gen["params"]}
+        if cfg.train.clnet_train_fusion:
+            trainable["fusion"] = {k: heads[k] for k in ("cls_weight", "loc_weight")}
+        frozen = {"model": params["model"], "heads": heads, "gen_stats": gen["batch_stats"]}
+    opt = make_optimizer(cfg, stage)
+    return {"step": jnp.zeros((), jnp.int32), "rng": jax.random.key_data(rng),
+            "trainable": trainable, "frozen": frozen, "opt_state": opt.init(trainable)}
+
+
+def params_from_state(state: dict, stage: str, base_params: dict | None = None) -> dict:
+    """Tracker weights ({'model', 'heads'[, 'clnet']}) from a train state."""
+    tr, fr = state["trainable"], state["frozen"]
+    if stage == "base":
+        return {"model": {"params": tr["model"], "batch_stats": fr["batch_stats"]},
+                "heads": tr["heads"]}
+    heads = dict(fr["heads"], **tr.get("fusion", {}))
+    return {"model": fr["model"], "heads": heads,
+            "clnet": {"params": tr["gen"], "batch_stats": fr["gen_stats"]}}

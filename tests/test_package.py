@@ -1,0 +1,166 @@
+"""The package as users get it: pyproject consistent with the pinned requirements, console
+scripts that answer --help, an install that imports from anywhere, a layout without import
+cycles."""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+import clnet_jax
+from conftest import ROOT
+
+with open(os.path.join(ROOT, "pyproject.toml"), "rb") as _f:
+    PYPROJECT = tomllib.load(_f)["project"]
+
+
+def _pins(path: str) -> dict[str, str]:
+    """name -> exact version of a requirements file (following -r includes)."""
+    pins = {}
+    with open(os.path.join(ROOT, path)) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("-r "):
+                pins.update(_pins(line[3:].strip()))
+            elif line:
+                req = Requirement(line)
+                (spec,) = req.specifier
+                assert spec.operator == "==", f"{path}: {line} is not an exact pin"
+                pins[canonicalize_name(req.name)] = spec.version
+    return pins
+
+
+def _ranges(reqs: list[str]) -> dict[str, Requirement]:
+    return {canonicalize_name(Requirement(r).name): Requirement(r) for r in reqs}
+
+
+@pytest.mark.parametrize("lock,extra", [("requirements.txt", None),
+                                        ("requirements-test.txt", "test"),
+                                        ("requirements-vot.txt", "vot")])
+def test_requirement_pins_satisfy_pyproject(lock, extra):
+    """The requirements files are the lock: every pin lies inside pyproject's range, and every
+    runtime dependency (and the extra's) is pinned."""
+    pins = _pins(lock)
+    ranges = _ranges(PYPROJECT["dependencies"])
+    if extra:
+        ranges.update(_ranges(PYPROJECT["optional-dependencies"][extra]))
+    for name, req in ranges.items():
+        assert name in pins, f"{lock} lacks {name} (pyproject: {req})"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"{lock}: {name}=={pins[name]} is outside pyproject's {req.specifier}"
+    unknown = set(pins) - set(ranges)
+    assert not unknown, f"{lock} pins what pyproject does not declare: {sorted(unknown)}"
+
+
+def test_version_is_exported():
+    assert clnet_jax.__version__.count(".") == 2
+
+
+def test_public_api_is_importable_from_the_top():
+    from clnet_jax import (REGISTRY, SequenceTracker, Variant, from_file, get_variant,
+                           load_params, make_tracker)
+    assert "clnet" in REGISTRY and callable(make_tracker) and callable(load_params)
+    assert get_variant("meta_sgd") is REGISTRY["meta_sgd"] and isinstance(REGISTRY["none"], Variant)
+    assert SequenceTracker.__name__ == "SequenceTracker" and callable(from_file)
+    with pytest.raises(AttributeError):
+        clnet_jax.not_a_name  # noqa: B018
+
+
+def _modules() -> dict[str, str]:
+    out = {}
+    base = os.path.join(ROOT, "clnet_jax")
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            if f.endswith(".py"):
+                rel = os.path.relpath(os.path.join(dirpath, f), ROOT)[:-3].split(os.sep)
+                if rel[-1] == "__init__":
+                    rel = rel[:-1]
+                out[".".join(rel)] = os.path.join(dirpath, f)
+    return out
+
+
+def test_no_import_cycles():
+    """Module-level and function-level imports alike: no module reaches itself."""
+    mods = _modules()
+    graph = {m: set() for m in mods}
+    for m, path in mods.items():
+        with open(path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module in mods:
+                for a in node.names:
+                    graph[m].add(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods
+                                 else node.module)
+            elif isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name in mods)
+        graph[m] -= {m, "clnet_jax"}
+    state: dict[str, int] = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for d in graph[m]:
+            assert state.get(d) != 1, "import cycle: " + " -> ".join(path + [d])
+            if d not in state:
+                visit(d, path + [d])
+        state[m] = 2
+
+    for m in graph:
+        if m not in state:
+            visit(m, [m])
+
+
+def test_every_module_imports():
+    for m in pkgutil.walk_packages(clnet_jax.__path__, "clnet_jax."):
+        if not m.name.endswith(".cli"):  # each defines absl flags: run below, one per process
+            importlib.import_module(m.name)
+
+
+@pytest.mark.parametrize("script", sorted(PYPROJECT["scripts"]))
+def test_console_scripts_answer_help(script, tmp_path):
+    mod, fn = PYPROJECT["scripts"][script].split(":")
+    code = f"import sys; sys.argv = [{script!r}, '--help']; from {mod} import {fn}; sys.exit({fn}())"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(out.stdout) > 100 and "Traceback" not in out.stderr
+
+
+def test_a_missing_config_is_named_with_the_shipped_ones(tmp_path):
+    code = ("import sys; sys.argv = ['clnet-train', '--config', 'no_such_config']; "
+            "from clnet_jax.train.cli import run; run()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode != 0
+    assert "no_such_config" in out.stderr and "demo" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_installed_package_imports_and_finds_its_configs_from_anywhere(tmp_path):
+    """``pip install`` (no dependencies, no network) into a folder, then use it from another
+    directory: the package, its shipped configs and the console scripts are there."""
+    target = tmp_path / "site"
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
+                          "--no-build-isolation", "--target", str(target), ROOT],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for script in PYPROJECT["scripts"]:
+        assert (target / "bin" / script).is_file(), script
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import clnet_jax, os; from clnet_jax import config; "
+            "print(clnet_jax.__file__); print(config.resolve_path('configs/demo.py')); "
+            "print(config.from_file('clnet_r50').name)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(target)
+    run = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    file, demo, name = run.stdout.split()
+    assert file.startswith(str(target)) and demo.startswith(str(target)) and name == "clnet_r50"
