@@ -77,11 +77,29 @@ def evaluate_split(cfg, params: dict, seqs: list, desc: str) -> dict:
     trk = runner.SequenceTracker(cfg, jax.tree.map(jax.numpy.asarray, params))
     scores = [report.sequence_scores(s.gt, eval_runner.track_one(trk, s)[0])
               for s in tqdm(seqs, desc=desc)]
-    scores = [c for c in scores if c is not None]
+    kept = [(s.name, c) for s, c in zip(seqs, scores) if c is not None]
+    scores = [c for _, c in kept]
     return {"success_auc": float(np.mean([np.mean(c["success"]) for c in scores])),
             "precision": float(np.mean([c["precision"][20] for c in scores])),
             "first_iou": float(np.nanmean([c["first_iou"] for c in scores])),
-            "sequences": len(scores)}
+            "sequences": len(scores),
+            "per_sequence_auc": {n: float(np.mean(c["success"])) for n, c in kept}}
+
+
+def paired_difference(a: dict, b: dict) -> tuple[float, float, float, int]:
+    """(mean, lo, hi, n) of the per-sequence success-AUC difference a - b over the sequences
+    both scored, with a bootstrap 95 % CI over sequences (one seed)."""
+    import numpy as np
+    from clnet_jax.experiments import report
+    names = sorted(set(a["per_sequence_auc"]) & set(b["per_sequence_auc"]))
+    diff = np.array([[a["per_sequence_auc"][n] - b["per_sequence_auc"][n] for n in names]])
+    return (*report.paired_bootstrap(diff), len(names))
+
+
+ONE_SEED = ("One seed on these sequences shows how this run's two trackers compare on them; "
+            "it cannot show whether CLNet beats its base in general (a difference whose CI "
+            "contains 0 decides nothing, and another seed moves it by a few points): the "
+            "testbed's paired CIs over 5 seeds and two splits can.")
 
 
 def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
@@ -102,9 +120,19 @@ def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
     for name, r in rows.items():
         print(f"{name:<24}{100 * r['success_auc']:>12.1f}{100 * r['precision']:>14.1f}"
               f"{r['first_iou']:>9.3f}{r['sequences']:>11d}")
+    report = {k: {m: v for m, v in r.items() if not m.endswith("curve")}
+              for k, r in rows.items()}
+    if len(rows) == 2:
+        base, clnet = rows.values()
+        mean, lo, hi, n = paired_difference(clnet, base)
+        verdict = "better" if lo > 0 else "worse" if hi < 0 else "undecided (CI contains 0)"
+        print(f"\nCLNet - base, success AUC, paired over {n} sequences: {100 * mean:+.1f} points, "
+              f"95 % CI [{100 * lo:+.1f}, {100 * hi:+.1f}] (bootstrap over sequences): {verdict}")
+        print(ONE_SEED)
+        report["clnet_minus_base"] = {"mean": mean, "ci95": [lo, hi], "sequences": n,
+                                      "verdict": verdict}
     out = os.path.join(cfg.train.workdir, "eval.json")
     with open(out, "w") as f:
-        json.dump({k: {m: v for m, v in r.items() if not m.endswith("curve")}
-                   for k, r in rows.items()}, f, indent=1)
+        json.dump(report, f, indent=1)
     print(f"wrote {out}")
     return rows

@@ -325,3 +325,19 @@ def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synt
     keep[[0, worst]] = False
     expect = np.mean(iou[keep][:, None] > np.linspace(0, 1, 21)[None])
     np.testing.assert_allclose(part["success_auc"], expect, atol=1e-9)
+
+
+def test_demo_paired_difference_pairs_by_sequence_and_decides_only_outside_zero():
+    from clnet_jax.train import experiment
+    rng = np.random.default_rng(0)
+    names = [f"s{i}" for i in range(40)]
+    base = {"per_sequence_auc": {n: float(v) for n, v in zip(names, rng.uniform(0.3, 0.7, 40))}}
+    better = {"per_sequence_auc": {n: v + 0.05 for n, v in base["per_sequence_auc"].items()}}
+    mean, lo, hi, n = experiment.paired_difference(better, base)
+    assert n == 40 and abs(mean - 0.05) < 1e-12 and lo > 0  # a constant gain is decided
+    noisy = {"per_sequence_auc": {n: v + rng.normal(0, 0.1) for n, v in
+                                  base["per_sequence_auc"].items()}}
+    mean, lo, hi, _ = experiment.paired_difference(noisy, base)
+    assert lo < mean < hi and lo < 0 < hi          # noise around zero is undecided
+    partial = {"per_sequence_auc": dict(list(better["per_sequence_auc"].items())[:10])}
+    assert experiment.paired_difference(partial, base)[3] == 10  # only sequences both scored
