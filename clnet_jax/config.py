@@ -64,7 +64,8 @@ def resolve_argv(argv: list[str]) -> list[str]:
 # code did before they existed: a record without such a key means that value.
 ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
                "clnet.meta_steps": 1, "clnet.meta_first_order": False,
-               "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head"}
+               "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
+               "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -84,7 +85,11 @@ def base_config() -> ml_collections.ConfigDict:
         # transformed once at load ('auto': on CPU, where it is ~1.8x faster per conv)
         # winograd_tile: output tile m of F(m×m, 3×3): 2 (error ~1e-6 relative) or 4 (4× fewer
         # multiplications than a direct conv, error ~1e-5 relative)
-        winograd="auto", winograd_tile=2))
+        winograd="auto", winograd_tile=2,
+        # readapt: re-run the variant's adaptation from theta_0 on the first frame's samples
+        # together with a later frame's, when its score reaches readapt_score, at most every
+        # readapt_every frames (off by default; the paper adapts once)
+        readapt=False, readapt_score=0.95, readapt_every=10))
     # CLNet (weight generation on the first frame); 'none' is the plain SiamRPN++ tracker.
     # encoder_bn: how g_a's BN normalises at the first-frame adaptation. 'batch' (default,
     # the official tracker: statistics of the first crop's 25x25 hidden map) or 'running'

@@ -17,6 +17,9 @@ tracker does for every CLNet row):
   DM_official  DM weights, official (defective) label layout at tracking time
   DM_running_bn  DM weights, encoder BN on running statistics at the first-frame adaptation
                  (the official tracker uses the first crop's batch statistics)
+  DM_support  DM trained with a support/query split (train.clnet_support_pairs=1: the
+              adaptation sees a group's first pair, the loss is scored on the others)
+  <row>_readapt  the row's weights, re-adapting while tracking (track.readapt)
   <name>  any variant registered in clnet_jax.adapt.variants: trained like DM (same-sequence
           groups, diverse mining), tracked with its own generator
 
@@ -50,13 +53,16 @@ from clnet_jax.data import builders
 PAPER = {"BT": (73.3, 57.7), "RT": (74.3, 57.4), "AN": (73.8, 58.2), "LE": (75.5, 60.1),
          "OS": (76.6, 60.2), "DM": (77.2, 61.1)}  # P / AUC %, DTB70+NFS30+UAV123
 FIXED_ROWS = ("BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
-              "DM_running_bn")
+              "DM_running_bn", "DM_support")
+READAPT = "_readapt"  # suffix: a row's weights, tracked with re-adaptation
 # Keys that never change what is trained (where it is written, how often it is logged).
 _NOT_DECIDING = ("workdir", "log_every", "checkpoint_every", "keep_checkpoints", "eval_after",
                  "eval_split", "stages")
 
 
 def check_row(row: str) -> None:
+    if row.endswith(READAPT) and row != READAPT:
+        return check_row(row[:-len(READAPT)])
     if row in FIXED_ROWS:
         return
     try:
@@ -75,7 +81,7 @@ def row_config(cfg, row: str):
     grouped = dict(pairs=n, groups=groups)
     spec = {"AN": ("mlp_no_latent", single, False), "LE": ("clnet", single, False),
             "OS": ("clnet", grouped, False), "DM": ("clnet", grouped, True),
-            "mean_only": ("mean_only", grouped, True)}
+            "mean_only": ("mean_only", grouped, True), "DM_support": ("clnet", grouped, True)}
     if row not in FIXED_ROWS:  # a registered variant: the paper's training protocol
         spec[row] = (row, grouped, True)
     if row in spec:
@@ -84,6 +90,8 @@ def row_config(cfg, row: str):
         c.train.clnet_pairs_per_group = g["pairs"]
         c.train.clnet_groups_per_batch = g["groups"]
         c.train.diverse_mining = mining
+    if row == "DM_support":
+        c.train.clnet_support_pairs = 1
     return c
 
 
@@ -103,13 +111,27 @@ def rt_config(cfg):
 # Rows that track with the seed's base weights: nothing of their own is trained.
 BASE_ROWS = ("BT", "sgd_finetune")
 TRAINED_FROM = {"RT": "RT", "AN": "AN", "LE": "LE", "OS": "OS", "DM": "DM",
-                "mean_only": "mean_only", "DM_official": "DM", "DM_running_bn": "DM"}
+                "mean_only": "mean_only", "DM_official": "DM", "DM_running_bn": "DM",
+                "DM_support": "DM_support"}
+
+
+def trained_from(row: str) -> str | None:
+    """The row whose training a row tracks with (itself for most; None for the fixed rows
+    that train nothing of their own but BT/sgd_finetune, which use the base)."""
+    if row.endswith(READAPT) and row != READAPT:
+        return trained_from(row[:-len(READAPT)]) or row[:-len(READAPT)]
+    return TRAINED_FROM.get(row)
 
 
 def tracking_config(cfg, row: str):
-    c = row_config(cfg, TRAINED_FROM.get(row, row))
+    if row.endswith(READAPT) and row != READAPT:
+        c = tracking_config(cfg, row[:-len(READAPT)])
+        c.track.readapt = True
+        return c
+    c = row_config(cfg, trained_from(row) or row)
     c.clnet.variant = {"BT": "none", "RT": "none", "sgd_finetune": "sgd_finetune",
-                       "DM_official": "clnet", "DM_running_bn": "clnet"}.get(row, c.clnet.variant)
+                       "DM_official": "clnet", "DM_running_bn": "clnet",
+                       "DM_support": "clnet"}.get(row, c.clnet.variant)
     if row == "DM_official":
         c.clnet.label_layout = "official"
     if row == "DM_running_bn":
@@ -205,8 +227,8 @@ def _row_stage(cfg, seed: int, row: str):
     rows that track with the base itself."""
     c = cfg.copy_and_resolve_references()
     c.train.seed = seed
-    trained = TRAINED_FROM.get(row)
-    if row in BASE_ROWS:
+    trained = trained_from(row)
+    if row in BASE_ROWS or trained in BASE_ROWS:
         return None
     if row == "RT":
         rc, stage = rt_config(c), "base"
@@ -227,7 +249,7 @@ def row_training_s(cfg, seed: int, row: str) -> float:
     """Wall time of a row's own training on one seed (0 for rows without, or that track with
     another row's weights, e.g. DM_official; NaN if unknown)."""
     job = _row_stage(cfg, seed, row)
-    if job is None or TRAINED_FROM.get(row, row) != row:
+    if job is None or (trained_from(row) or row) != row:
         return 0.0
     p = _wall_path(job[2])
     return _read_json(p) if os.path.isfile(p) else float("nan")

@@ -101,8 +101,29 @@ def make_tracker(cfg) -> Tracker:
     if layout not in ("corrected", "official"):
         raise ValueError(f"clnet.label_layout must be 'corrected' or 'official', got {layout!r}")
 
+    def samples(params, hidden, box, labels):
+        """Adaptation samples of one crop: masks and targets from anchor labels (mined with
+        the base heads), and whether any anchor is positive."""
+        labels = jnp.asarray(labels, jnp.int32)
+        cls0, _ = model_lib.rpn_outputs(params["heads"], hidden)
+        mined = clnet_lib.mine_negatives(labels, cls0[0], cfg.clnet.mining_negatives)
+        pos, neg = clnet_lib.sample_masks(mined, layout)
+        npos = jnp.sum(labels == 1)
+        loc_w = jnp.where(labels == 1, 1.0 / (npos + 1e-6), 0.0).astype(fdt)
+        tgt = (mined[None], targets_lib.loc_targets(crop_anchors, box)[None], loc_w[None])
+        return (pos[None], neg[None]), tgt, npos > 0
+
+    def generate(params, hidden, masks, tgt, ok):
+        """theta_0 -> the variant's heads; theta_0 where they are not finite or ``ok`` is
+        false (no positive anchor: a target too small)."""
+        base = params["heads"]
+        heads = variant.generate(base, params.get("clnet"), hidden, masks, tgt, cfg)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(heads)]))
+        ok = ok & finite
+        return jax.tree.map(lambda a, b: jnp.where(ok, a, b), heads, base), ok
+
     def adjust(params, frame, center, size, fill, kernels, key, labels):
-        """First-frame weight generation; returns (heads, whether they were adjusted)."""
+        """First-frame weight generation: (heads, whether adjusted, the samples it used)."""
         s_z = context_side(size, t.context_amount)
         scale_z = t.exemplar_size / s_z
         side = jnp.round(s_z * (t.instance_size / t.exemplar_size))
@@ -111,19 +132,38 @@ def make_tracker(cfg) -> Tracker:
         box = clnet_lib.crop_box(size, scale_z, t.instance_size)
         if labels is None:
             labels = clnet_lib.first_frame_labels(key, crop_anchors, box)
-        labels = jnp.asarray(labels, jnp.int32)
-        base = params["heads"]
-        cls0, _ = model_lib.rpn_outputs(base, hidden)
-        mined = clnet_lib.mine_negatives(labels, cls0[0], cfg.clnet.mining_negatives)
-        pos, neg = clnet_lib.sample_masks(mined, layout)
-        npos = jnp.sum(labels == 1)
-        loc_w = jnp.where(labels == 1, 1.0 / (npos + 1e-6), 0.0)
-        tgt = (mined[None], targets_lib.loc_targets(crop_anchors, box)[None], loc_w[None])
-        heads = variant.generate(base, params.get("clnet"), hidden, (pos[None], neg[None]), tgt,
-                                 cfg)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(heads)]))
-        ok = (npos > 0) & finite  # no positive anchor (tiny target): keep theta_0
-        return jax.tree.map(lambda a, b: jnp.where(ok, a, b), heads, base), ok
+        masks, tgt, ok = samples(params, hidden, box, labels)
+        heads, ok = generate(params, hidden, masks, tgt, ok)
+        return heads, ok, (hidden, masks, tgt)
+
+    readapt = bool(cfg.track.get("readapt", False)) and cfg.clnet.variant != "none"
+    readapt_every = int(cfg.track.get("readapt_every", 10))
+    readapt_score = float(cfg.track.get("readapt_score", 0.95))
+
+    def readapted(params, state, hidden, pred_box, size_crop, frame_ok):
+        """Re-adaptation while tracking (``track.readapt``): from theta_0, on the first
+        frame's samples together with this frame's (labels against the predicted box on the
+        crop the prediction was made on: no extra forward pass), when the frame's score
+        passes ``track.readapt_score`` and ``track.readapt_every`` frames have passed since
+        the last adaptation. Returns (heads, whether it re-adapted)."""
+        c = t.instance_size // 2
+        cx, cy = c + pred_box[0], c + pred_box[1]
+        box = jnp.stack([cx - size_crop[0] / 2, cy - size_crop[1] / 2,
+                         cx + size_crop[0] / 2, cy + size_crop[1] / 2])
+        key = jax.random.fold_in(jax.random.key(cfg.clnet.seed), state["frame"])
+        labels = clnet_lib.first_frame_labels(key, crop_anchors, box)
+        masks, tgt, ok = samples(params, hidden, box, labels)
+        first_hidden, first_masks, first_tgt = state["samples"]
+        cat = lambda a, b: jax.tree.map(lambda u, v: jnp.concatenate([u, v]), a, b)
+        due = (state["since"] + 1 >= readapt_every) & frame_ok & state["adjusted"]
+
+        def redo(_):
+            heads, done = generate(params, cat(first_hidden, hidden), cat(first_masks, masks),
+                                   cat(first_tgt, tgt), ok)  # keep the current heads if not
+            return jax.tree.map(lambda a, b: jnp.where(done, a, b), heads, state["heads"]), done
+
+        return jax.lax.cond(due & ok, redo, lambda _: (state["heads"], jnp.zeros((), bool)),
+                            None)
 
     def init(params: dict, frame: Array, box: Array, key: Array | None = None,
              labels: Array | None = None) -> dict:
@@ -141,11 +181,16 @@ def make_tracker(cfg) -> Tracker:
         z = crop_and_resize(frame, center, s_z, t.exemplar_size, fill)
         kernels = net.apply(params["model"], z[None], method=net.template_kernels)
         heads, adjusted = params["heads"], jnp.zeros((), bool)
+        extra = {}
         if cfg.clnet.variant != "none":
             key = jax.random.key(cfg.clnet.seed) if key is None else key
-            heads, adjusted = adjust(params, frame, center, size, fill, kernels, key, labels)
+            heads, adjusted, first = adjust(params, frame, center, size, fill, kernels, key,
+                                            labels)
+            if readapt:  # what re-adaptation needs later
+                extra = dict(samples=first, since=jnp.zeros((), jnp.int32),
+                             frame=jnp.zeros((), jnp.int32), readapted=jnp.zeros((), jnp.int32))
         return dict(center=center, size=size, fill=fill, kernels=kernels, heads=heads,
-                    adjusted=adjusted, nonfinite=jnp.zeros((), jnp.int32))
+                    adjusted=adjusted, nonfinite=jnp.zeros((), jnp.int32), **extra)
 
     def step(params: dict, state: dict, frame: Array):
         params = cast(params)
@@ -177,6 +222,12 @@ def make_tracker(cfg) -> Tracker:
         new_size = jnp.where(ok, new_size, size)
         state = dict(state, center=new_center, size=new_size,
                      nonfinite=state["nonfinite"] + (~ok).astype(jnp.int32))
+        if readapt:
+            frame_ok = ok & (score[best] >= readapt_score)
+            heads, did = readapted(params, state, hidden, pred[best], new_size * scale_z, frame_ok)
+            state = dict(state, heads=heads, frame=state["frame"] + 1,
+                         since=jnp.where(did, 0, state["since"] + 1),
+                         readapted=state["readapted"] + did.astype(jnp.int32))
         return state, box_from_center(new_center, new_size), jnp.where(ok, score[best], 0.0)
 
     def prepare(params: dict) -> dict:

@@ -48,7 +48,8 @@ _RESUMABLE = {"name": None, "ablation": None,
                         "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
                         "stages"),
               "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers"),
-              "track": ("penalty_k", "window_influence", "lr", "winograd", "winograd_tile")}
+              "track": ("penalty_k", "window_influence", "lr", "winograd", "winograd_tile",
+                        "compute_dtype", "readapt", "readapt_score", "readapt_every")}
 
 
 def run_settings(cfg, stage: str) -> dict:

@@ -146,3 +146,31 @@ def test_scores_skip_the_first_and_absent_frames_and_levels_split_columns():
     lv = report.levels_of(["test_easy_00000", "test_medium_00001", "test_hard_00002", "test_easy_00003"])
     assert list(lv) == ["all", "easy", "medium", "hard"] and lv["easy"].tolist() == [1, 0, 0, 1]
     assert list(report.levels_of(["test_00000"])) == ["all"]
+
+
+def test_meta_support_and_readapt_rows_reuse_the_training_they_track_with():
+    """<row>_readapt tracks with <row>'s trained weights (same row directory) and
+    track.readapt on; DM_support is DM trained with a support/query split (its own
+    training); a registered meta variant is a row trained like DM with its own default
+    support split; an unknown row is refused."""
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    job = lambda row: ablation._row_stage(cfg, 0, row)
+    assert job("DM_readapt")[2] == job("DM")[2]
+    assert job("meta_sgd_readapt")[2] == job("meta_sgd")[2] != job("DM")[2]
+    assert job("sgd_finetune_readapt") is None  # tracks with the base, like sgd_finetune
+    tc = ablation.tracking_config(cfg, "DM_readapt")
+    assert tc.track.readapt and tc.clnet.variant == "clnet"
+    assert not ablation.tracking_config(cfg, "DM").track.readapt
+    assert (ablation.eval_path(cfg, 0, "DM_readapt", "test")
+            != ablation.eval_path(cfg, 0, "DM", "test"))
+    sup = job("DM_support")
+    assert sup[2] != job("DM")[2] and sup[0].train.clnet_support_pairs == 1
+    assert ablation.tracking_config(cfg, "DM_support").clnet.variant == "clnet"
+    meta = job("meta_sgd")[0]
+    assert meta.clnet.variant == "meta_sgd" and meta.train.diverse_mining
+    assert meta.train.clnet_pairs_per_group == cfg.train.clnet_pairs_per_group
+    for row in ("no_such_row", "no_such_row_readapt"):
+        with pytest.raises(SystemExit, match="unknown row"):
+            ablation.check_row(row)
+    assert ablation.row_training_s(cfg, 0, "DM_readapt") == 0.0  # trains nothing itself

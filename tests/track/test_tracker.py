@@ -170,3 +170,63 @@ def test_float64_clnet_tracker_follows_upstream_and_float32(clnet_params, synthe
     assert np.abs(b64 - ref).max() <= 1e-3      # upstream float32 golden, 4 decimals
     assert np.abs(b64 - b32).max() <= 1e-3
     assert _iou(s64[1:], golden[golden_name]["track_boxes"]).min() >= 0.999
+
+
+def _readapt_cfg(**kw):
+    return config("clnet_tiny", **{"clnet.label_sampler": "jax", "track.readapt": True, **kw})
+
+
+def test_readaptation_off_by_default_and_inert_when_never_due(clnet_params, synthetic_video):
+    """Off: the state has no re-adaptation fields. On with an unreachable score: the same
+    boxes as off, and a counter at zero."""
+    frames, gt = synthetic_video
+    off = runner.SequenceTracker(config("clnet_tiny", **{"clnet.label_sampler": "jax"}),
+                                 clnet_params)
+    b_off, _ = off.track(frames[:10], gt[0])
+    assert "readapted" not in off.state
+    never = runner.SequenceTracker(_readapt_cfg(**{"track.readapt_score": 1.01}), clnet_params)
+    b_never, _ = never.track(frames[:10], gt[0])
+    np.testing.assert_array_equal(b_never, b_off)
+    assert int(never.state["readapted"]) == 0
+
+
+def test_readaptation_runs_every_n_frames_inside_one_jitted_step(clnet_params, synthetic_video):
+    """Score threshold 0, every 3 frames: re-adapted at steps 3, 6 and 9 of 10, from theta_0
+    on the first frame's samples plus the current frame's; the heads change then only."""
+    frames, gt = synthetic_video
+    cfg = _readapt_cfg(**{"track.readapt_score": 0.0, "track.readapt_every": 3})
+    fns = T.make_tracker(cfg)
+    params = fns.prepare(clnet_params)
+    state = jax.jit(fns.init)(params, frames[0], gt[0])
+    step = jax.jit(fns.step)
+    first_heads = state["heads"]
+    changed = []
+    for i in range(1, 11):
+        prev = state["heads"]
+        state, box, _ = step(params, state, frames[i])
+        moved = max(float(jnp.max(jnp.abs(a - b)))
+                    for a, b in zip(jax.tree.leaves(state["heads"]), jax.tree.leaves(prev)))
+        changed.append(moved > 0)
+        assert np.all(np.isfinite(np.asarray(box)))
+    assert changed == [False, False, True] * 3 + [False]
+    assert int(state["readapted"]) == 3
+    # the re-adapted heads are not the first frame's, and differ from theta_0 as well
+    assert any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in
+               zip(jax.tree.leaves(state["heads"]), jax.tree.leaves(first_heads)))
+
+
+def test_readaptation_under_vmap_equals_one_at_a_time(clnet_params, synthetic_video):
+    frames, gt = synthetic_video
+    cfg = _readapt_cfg(**{"track.readapt_score": 0.0, "track.readapt_every": 2})
+    fns = T.make_tracker(cfg)
+    params = fns.prepare(clnet_params)
+    boxes0 = np.stack([gt[0], gt[0] + np.array([3, 2, 0, 0])]).astype(np.float32)
+    states = jax.jit(jax.vmap(fns.init, in_axes=(None, None, 0)))(params, frames[0], boxes0)
+    vstep = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, None)))
+    for i in range(1, 5):
+        states, vb, _ = vstep(params, states, frames[i])
+    one = jax.jit(fns.init)(params, frames[0], boxes0[1])
+    for i in range(1, 5):
+        one, b, _ = jax.jit(fns.step)(params, one, frames[i])
+    np.testing.assert_allclose(np.asarray(vb[1]), np.asarray(b), atol=1e-3)
+    assert int(states["readapted"][1]) == int(one["readapted"]) == 2
