@@ -145,9 +145,16 @@ def test_a_missing_config_is_named_with_the_shipped_ones(tmp_path):
 def test_installed_package_imports_and_finds_its_configs_from_anywhere(tmp_path):
     """``pip install`` (no dependencies, no network) into a folder, then use it from another
     directory: the package, its shipped configs and the console scripts are there."""
+    import shutil
+    src = tmp_path / "src"  # a copy: building in place would leave build/ in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), src / name)
+    shutil.copytree(os.path.join(ROOT, "clnet_jax"), src / "clnet_jax",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     target = tmp_path / "site"
     out = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index",
-                          "--no-build-isolation", "--target", str(target), ROOT],
+                          "--no-build-isolation", "--target", str(target), str(src)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     for script in PYPROJECT["scripts"]:

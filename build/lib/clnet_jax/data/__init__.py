@@ -1,1 +1,0 @@
-"""Datasets: the synthetic distractor benchmark and readers of the published layouts."""

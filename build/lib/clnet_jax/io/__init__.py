@@ -1,2 +1,0 @@
-"""Weights in and out: the torch-free .pth reader, the upstream-name converter and orbax
-checkpoints (``clnet-convert``)."""

@@ -1,2 +1,0 @@
-"""Training: the sharded step with pysot's freezing rules (``step``), the resumable loop
-(``trainer``) and what ``clnet-train`` runs (``experiment``)."""
