@@ -38,8 +38,10 @@ def command_argv(argv: list[str] | None = None, doc: str = "",
     if "--help" in argv[1:] or "-h" in argv[1:]:
         from absl import flags
         print(doc.strip() + "\n")
-        if flag_module:
-            print(flags.FLAGS.module_help(flag_module))
+        for module in (flag_module, "clnet_jax.distributed") if flag_module else ():
+            text = flags.FLAGS.module_help(module)
+            if text.strip():
+                print(text)
         print("  --config.<key>=<value>: override any key of the config")
         sys.exit(0)
     try:

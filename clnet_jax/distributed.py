@@ -22,6 +22,21 @@ _CLUSTER_ENV = ("SLURM_JOB_ID", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES",
                 "JOBSET_NAME")
 
 
+def define_flags() -> None:
+    """The multi-process flags every command shares (absl): ``--coordinator_address``,
+    ``--num_processes``, ``--process_id``; :func:`initialize_from_flags` reads them."""
+    from absl import flags
+    flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process)")
+    flags.DEFINE_integer("num_processes", None, "number of processes in the job")
+    flags.DEFINE_integer("process_id", None, "this process's index, 0..N-1")
+
+
+def initialize_from_flags() -> None:
+    from absl import flags
+    f = flags.FLAGS
+    initialize(f.coordinator_address, f.num_processes, f.process_id)
+
+
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None) -> None:
     """Joins the job when one is described (flags or a cluster environment); else a no-op."""

@@ -41,16 +41,14 @@ flags.DEFINE_string("tracker_name", None, "defaults to the config's name")
 flags.DEFINE_integer("batch", 1, "sequences tracked at once (vmapped, grouped by frame size)")
 flags.DEFINE_string("toolkit", "got10k", "metric convention: got10k or pysot")
 flags.DEFINE_multi_string("compare", None, "result folders to compare (no tracking)")
-flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process)")
-flags.DEFINE_integer("num_processes", None, "number of processes in the job")
-flags.DEFINE_integer("process_id", None, "this process's index, 0..N-1")
+distributed.define_flags()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    distributed.initialize_from_flags()
     seqs, problems = eval_data.load(FLAGS.dataset, FLAGS.data_dir)
     if FLAGS.compare:
         out = os.path.join(FLAGS.results_dir, FLAGS.dataset, "compare")

@@ -7,7 +7,7 @@ evaluated on the dataset's ``train.eval_split`` and a table is printed (and save
 
 Many processes (``jax.distributed``): start the same command once per process with
 ``--coordinator_address=HOST:PORT --num_processes=N --process_id=I`` (detected from the
-environment on SLURM, Open MPI, Kubernetes and TPU pods). See README "Many machines".
+environment on SLURM, Open MPI, Kubernetes and TPU pods). See docs/scaling.md.
 """
 from __future__ import annotations
 
@@ -23,16 +23,14 @@ from clnet_jax.train import experiment
 _CONFIG = config_flags.DEFINE_config_file(
     "config", config_lib.resolve_path("demo"),
     "a config file, or a shipped name: " + ", ".join(config_lib.shipped_configs()))
-flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process)")
-flags.DEFINE_integer("num_processes", None, "number of processes in the job")
-flags.DEFINE_integer("process_id", None, "this process's index, 0..N-1")
+distributed.define_flags()
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+    distributed.initialize_from_flags()
     experiment.run(_CONFIG.value)
 
 
