@@ -84,13 +84,14 @@ def main(argv=None) -> None:
     ap.add_argument("--config", default="demo")
     ap.add_argument("--ks", default="1,3,5")
     ap.add_argument("--variants", default="clnet,meta_sgd,maml,clnet_sgd")
+    ap.add_argument("--orders", default="second,first", help="meta-gradient orders to time")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--out", default="results/bench/meta_cost.json")
     args = ap.parse_args(argv)
     rows = []
     for name in args.variants.split(","):
         ks = [None] if name == "clnet" else [int(k) for k in args.ks.split(",")]
-        orders = [False] if name == "clnet" else [False, True]
+        orders = [False] if name == "clnet" else [o == "first" for o in args.orders.split(",")]
         for k in ks:
             for first_order in orders:
                 over = {"clnet.variant": name}

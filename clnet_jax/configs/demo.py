@@ -47,7 +47,12 @@ def get_config():
     c.train.pairs_per_group = 1
     c.train.clnet_pairs_per_group = 4
     c.train.clnet_groups_per_batch = 8
-    c.train.clnet_epochs = 1
+    # CLNet stage: 300 steps (one warm-up epoch at 0.0004, then two decaying from 0.002).
+    # With 100 steps, all at the warm-up rate, the generator was undertrained and its
+    # adjustment hurt this short base: CLNet - base -3.7 [-7.0, -0.6] on the test split; 300
+    # steps on the same base +1.8 [-0.7, +4.4] (benchmarks/demo_probe.py,
+    # docs/bench/cpu_2core_2026-11-29/demo_probe.json; ~70 s more on 2 cores).
+    c.train.clnet_epochs = 3
     c.train.checkpoint_every = 100
     c.train.log_every = 10
     return c

@@ -58,11 +58,11 @@ def run(cfg) -> dict:
 
 
 TESTBED_HINT = """
-This demo trains for minutes on scenes without the hard level. The research testbed (README,
-"Research testbed") trains a base four times as long per seed on all three levels, once, and
+This demo trains for minutes on scenes without the hard level. The research testbed
+(docs/testbed.md) trains a base four times as long per seed on all three levels, once, and
 compares every row with paired CIs over 5 seeds on a test and a transfer split:
-  python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases  # ~20 min/seed
-  python -m clnet_jax.experiments.ablation --config configs/ablation.py          # ~2 min/row/seed
+  clnet-ablation --config ablation --bases  # ~20 min/seed
+  clnet-ablation --config ablation          # ~2 min/row/seed
 """
 
 
