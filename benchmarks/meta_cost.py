@@ -26,7 +26,9 @@ from jax.sharding import Mesh  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
+from clnet_jax import distributed  # noqa: E402
 from clnet_jax.adapt import variants as variants_lib  # noqa: E402
+from clnet_jax.io import checkpoint  # noqa: E402
 from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.track import tracker as tracker_lib  # noqa: E402
 from clnet_jax.train import step as step_lib  # noqa: E402
@@ -44,28 +46,38 @@ def _batch(c, g: int, n: int) -> dict:
             "negative": np.zeros((g, n), bool)}
 
 
-def train_cost(cfg, iters: int) -> dict:
+def _weights(cfg, base: str | None) -> dict:
+    """Trained base weights (``--base``), else random ones (whose untrained BN statistics
+    can make a CPU step several times slower than a trained model's)."""
+    if base:
+        return jax.tree.map(jax.numpy.asarray, checkpoint.load(base)[0])
+    return model_lib.init_params(cfg, jax.random.key(0))
+
+
+def train_cost(cfg, iters: int, base: str | None = None) -> dict:
     c = trainer.stage_config(cfg, "clnet")
     mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
-    params = model_lib.init_params(c, jax.random.key(0))
-    state = step_lib.init_state(c, "clnet", params, 0)
-    batch = _batch(c, c.train.groups_per_batch, c.train.pairs_per_group)
+    params = _weights(c, base)
+    # placed as the trainer places them (an unplaced state costs a transfer per step)
+    state = distributed.replicate(step_lib.init_state(c, "clnet", params, 0), mesh)
+    batch = distributed.global_batch(_batch(c, c.train.groups_per_batch, c.train.pairs_per_group),
+                                     mesh)
     step = step_lib.make_train_step(c, "clnet", mesh)
     compiled = step.program(0).lower(state, batch).compile()
     temp = compiled.memory_analysis().temp_size_in_bytes
-    state, aux = step(state, batch)
+    state, aux = step(state, batch, 0)
     jax.block_until_ready(aux)
     t = time.perf_counter()
-    for _ in range(iters):
-        state, aux = step(state, batch)
+    for i in range(iters):
+        state, aux = step(state, batch, i + 1)
     jax.block_until_ready(aux)
     return {"s_per_step": (time.perf_counter() - t) / iters, "temp_mib": temp / 2 ** 20,
             "loss": float(aux["loss"])}
 
 
-def init_cost(cfg, iters: int) -> dict:
+def init_cost(cfg, iters: int, base: str | None = None) -> dict:
     fns = tracker_lib.make_tracker(cfg)
-    params = model_lib.init_params(cfg, jax.random.key(0))
+    params = dict(_weights(cfg, base))
     variant = variants_lib.get_variant(cfg.clnet.variant)
     if variant.init_params is not None:
         params["clnet"] = variant.init_params(jax.random.key(1), cfg)
@@ -85,6 +97,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ks", default="1,3,5")
     ap.add_argument("--variants", default="clnet,meta_sgd,maml,clnet_sgd")
     ap.add_argument("--orders", default="second,first", help="meta-gradient orders to time")
+    ap.add_argument("--base", default=None, help="trained base weights (default: random)")
     ap.add_argument("--iters", type=int, default=5)
     ap.add_argument("--out", default="results/bench/meta_cost.json")
     args = ap.parse_args(argv)
@@ -99,7 +112,8 @@ def main(argv=None) -> None:
                     over.update({"clnet.meta_steps": k, "clnet.meta_first_order": first_order})
                 cfg = config_lib.from_file(args.config, over)
                 row = {"variant": name, "K": k, "order": "first" if first_order else "second",
-                       **train_cost(cfg, args.iters), **init_cost(cfg, args.iters)}
+                       **train_cost(cfg, args.iters, args.base),
+                       **init_cost(cfg, args.iters, args.base)}
                 rows.append(row)
                 print(f"{name:<10} K={str(k):<4} {row['order']:<6} step {row['s_per_step']*1e3:8.1f} ms"
                       f"  temp {row['temp_mib']:8.1f} MiB  init {row['init_ms']:6.1f} ms"
@@ -107,7 +121,7 @@ def main(argv=None) -> None:
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({"machine": common.machine(), "date": time.strftime("%Y-%m-%d"),
-                   "config": args.config, "rows": rows}, f, indent=1)
+                   "config": args.config, "base": args.base, "rows": rows}, f, indent=1)
     print(f"wrote {args.out}")
 
 
