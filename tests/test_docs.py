@@ -85,6 +85,7 @@ def test_every_block_runs_or_says_why_not():
 
 @pytest.mark.parametrize("doc", [d for d in DOCS if any(
     lang in ("bash", "python") and skip is None for lang, _, skip in blocks(d))])
+@pytest.mark.slow
 def test_documented_code_runs_on_the_fixtures(doc, weights_dir, bindir, tmp_path):
     work = tmp_path / "work"
     work.mkdir()

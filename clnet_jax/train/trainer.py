@@ -77,9 +77,9 @@ def check_resumable(cfg, stage: str, workdir: str) -> None:
     path = os.path.join(workdir, "run_settings.json")
     if not os.path.isfile(path):
         return
-    with open(path) as f:
-        saved = {**config_lib.ADDED_LATER, **json.load(f)}
     now = run_settings(cfg, stage)
+    with open(path) as f:  # a key the record predates means the value the code had then
+        saved = {**{k: v for k, v in config_lib.ADDED_LATER.items() if k in now}, **json.load(f)}
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"

@@ -72,6 +72,7 @@ def _iou(a, b):
 @pytest.mark.parametrize("name,layout,dudek_file", [
     ("clnet_tiny_fixed", "corrected", "dudek_clnet_fixed_tiny.txt"),
     ("clnet_tiny", "official", "dudek_clnet_tiny.txt")])
+@pytest.mark.slow
 def test_clnet_tracker_rollouts(golden, clnet_params, synthetic_video, dudek, name, layout,
                                 dudek_file):
     g = golden[name]
@@ -151,6 +152,7 @@ def test_latent_statistics_edge_cases_are_finite_with_finite_gradients():
 
 
 @pytest.mark.parametrize("variant", sorted(V.REGISTRY))
+@pytest.mark.slow
 def test_every_variant_runs_through_the_same_tracker(clnet_params, synthetic_video, variant):
     frames, gt = synthetic_video
     cfg = config("clnet_tiny", **{"clnet.variant": variant, "clnet.sgd_steps": 2})

@@ -42,6 +42,7 @@ def r50_clnet():
     return jax.tree.map(jnp.asarray, tree)
 
 
+@pytest.mark.slow
 def test_r50_adaptation_uses_batch_statistics_and_gives_finite_nontrivial_delta(r50_clnet, dudek):
     frames, gt = dudek
     cfg = config("clnet_r50")

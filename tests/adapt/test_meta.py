@@ -103,6 +103,7 @@ def _query_loss(cfg, params, group, tg):
 
 
 @pytest.mark.parametrize("name", META)
+@pytest.mark.slow
 def test_meta_gradient_matches_central_finite_differences_in_float64(golden, clnet_params, name):
     """d(query loss)/d(meta-parameters) through K = 2 second-order inner steps (support:
     pair 1, query: pair 2), against central differences along random directions."""
@@ -151,6 +152,7 @@ def test_first_order_equals_second_order_for_a_linear_inner_loss():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_first_order_differs_from_second_order_on_the_rpn_loss(golden, clnet_params):
     """On the real inner loss the two meta-gradients differ (the amount is what the
     first-order option gives up; docs/variants.md quotes it)."""
@@ -232,6 +234,7 @@ def test_remat_keeps_meta_gradient_memory_flat_in_k(golden, clnet_params):
 
 
 @pytest.mark.parametrize("name", META)
+@pytest.mark.slow
 def test_meta_variants_track_with_their_adapted_heads(clnet_params, synthetic_video, name):
     """A meta variant plugs into the same init/step: adapted once on the first frame."""
     from clnet_jax.track import runner

@@ -160,6 +160,7 @@ def _dudek_only(tmp_path):
     ("siamrpn_tiny", "siamrpn", {}, "dudek_siamrpn_tiny.txt"),
     ("clnet_tiny", "clnet", {"clnet.label_sampler": "official_numpy"}, "dudek_clnet_fixed_tiny.txt"),
 ])
+@pytest.mark.slow
 def test_eval_runner_reproduces_dudek_goldens(tmp_path, weights_dir, cfg_name, ckpt, overrides, golden):
     cfg = config(cfg_name, **overrides)
     params = runner.load_params(cfg, weights_dir[ckpt])
@@ -174,6 +175,7 @@ def test_eval_runner_reproduces_dudek_goldens(tmp_path, weights_dir, cfg_name, c
     assert again["Dudek"].startswith("skipped")
 
 
+@pytest.mark.slow
 def test_eval_py_official_layout_reproduces_golden(tmp_path, weights_dir):
     cmd = [sys.executable, "eval.py", f"--config={ROOT}/configs/clnet_tiny.py",
            "--config.clnet.label_layout=official", "--config.clnet.label_sampler=official_numpy",
@@ -191,6 +193,7 @@ def test_eval_py_official_layout_reproduces_golden(tmp_path, weights_dir):
     assert "success AUC" in out.stdout
 
 
+@pytest.mark.slow
 def test_bad_sequences_fail_alone_and_batched_equals_sequential(tmp_path, tiny_params, synthetic_video):
     root = _dudek_only(tmp_path)
     shutil.copytree(os.path.join(PARITY, "synthetic_video"), root / "synth")
@@ -232,6 +235,7 @@ def test_compare_plots_render(tmp_path):
         assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot.png") > 10_000
 
 
+@pytest.mark.slow
 def test_got10k_adapter_tracks(tiny_params, synthetic_video):
     pytest.importorskip("got10k")
     import glob
@@ -303,6 +307,7 @@ def test_compare_draws_per_attribute_plots_from_pysot_json(tmp_path):
             assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot_{attr}.png") > 10_000
 
 
+@pytest.mark.slow
 def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synthetic_video):
     """train.py's end-of-run table scores as the testbed does: marking frames absent
     removes them from the score instead of counting them as failures."""

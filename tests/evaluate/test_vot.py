@@ -112,6 +112,7 @@ def test_vot_layout_and_protocol_with_the_tracker(tmp_path, tiny_params, synthet
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_trax_request_handling(tmp_path, tiny_params, synthetic_video):
     import cv2
     from clnet_jax.track import runner

@@ -26,6 +26,7 @@ def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
         np.testing.assert_allclose(got, ref, atol=(2e-6 if tile == 2 else 2e-5) * float(jnp.abs(ref).max()))
 
 
+@pytest.mark.slow
 def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     cfg = config("siamrpn_tiny", **{"track.winograd": "on"})
     params = model_lib.init_params(cfg, jax.random.key(0))

@@ -2,6 +2,7 @@ import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from clnet_jax.track.crop import _source_taps, crop_and_resize, frame_mean_fill, quotient_f32
 
@@ -25,6 +26,7 @@ def pysot_subwindow(im, pos, model_sz, original_sz, avg_chans):
 _crop = jax.jit(crop_and_resize, static_argnums=3)
 
 
+@pytest.mark.slow
 def test_crop_equals_opencv_bit_for_bit():
     rng = np.random.default_rng(0)
     differing = total = 0

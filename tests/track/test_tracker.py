@@ -29,6 +29,7 @@ def test_teacher_forced_rollout(golden, tiny_params, synthetic_video):
         assert abs(float(score) - g["track_best_score"][i - 1]) < 1e-4
 
 
+@pytest.mark.slow
 def test_free_rollouts_synthetic_and_dudek(golden, tiny_params, synthetic_video, dudek):
     g = golden["siamrpn_tiny"]
     trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
@@ -41,6 +42,7 @@ def test_free_rollouts_synthetic_and_dudek(golden, tiny_params, synthetic_video,
     assert _iou(boxes, ref).mean() >= 0.99
 
 
+@pytest.mark.slow
 def test_vmap_over_sequences_equals_one_at_a_time(tiny_params, synthetic_video):
     frames, gt = synthetic_video
     fns = T.make_tracker(config("siamrpn_tiny"))
@@ -94,6 +96,7 @@ def test_gray_rgba_and_16bit_frames_are_converted(tiny_params, synthetic_video, 
         to_bgr_uint8(np.zeros((4, 4, 3), np.float32))
 
 
+@pytest.mark.slow
 def test_nonfinite_outputs_keep_the_previous_box_and_are_counted(tiny_params, synthetic_video):
     """Random or broken weights must never put a NaN box in the state or the results."""
     frames, gt = synthetic_video
@@ -123,6 +126,7 @@ def test_nonfinite_outputs_keep_the_previous_box_and_are_counted(tiny_params, sy
     assert good.nonfinite_frames == 0
 
 
+@pytest.mark.slow
 def test_bfloat16_tracking_stays_close_to_float32(tiny_params, dudek):
     """track.compute_dtype='bfloat16': convolutions in bf16, heads/state in float32. The
     random-weight tiny model has near-flat scores, so rollouts part after a few frames;
@@ -147,6 +151,7 @@ def test_float64_tracking_needs_x64_and_says_so():
 @pytest.mark.parametrize("layout,golden_name,dudek_file", [
     ("corrected", "clnet_tiny_fixed", "dudek_clnet_fixed_tiny.txt"),
     ("official", "clnet_tiny", "dudek_clnet_tiny.txt")])
+@pytest.mark.slow
 def test_float64_clnet_tracker_follows_upstream_and_float32(clnet_params, synthetic_video, dudek,
                                                             golden, layout, golden_name,
                                                             dudek_file):
@@ -176,6 +181,7 @@ def _readapt_cfg(**kw):
     return config("clnet_tiny", **{"clnet.label_sampler": "jax", "track.readapt": True, **kw})
 
 
+@pytest.mark.slow
 def test_readaptation_off_by_default_and_inert_when_never_due(clnet_params, synthetic_video):
     """Off: the state has no re-adaptation fields. On with an unreachable score: the same
     boxes as off, and a counter at zero."""
@@ -215,6 +221,7 @@ def test_readaptation_runs_every_n_frames_inside_one_jitted_step(clnet_params, s
                zip(jax.tree.leaves(state["heads"]), jax.tree.leaves(first_heads)))
 
 
+@pytest.mark.slow
 def test_readaptation_under_vmap_equals_one_at_a_time(clnet_params, synthetic_video):
     frames, gt = synthetic_video
     cfg = _readapt_cfg(**{"track.readapt_score": 0.0, "track.readapt_every": 2})

@@ -69,7 +69,7 @@ def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
     code = textwrap.dedent(f"""
         import jax; jax.config.update('jax_enable_x64', True)
         import numpy as np, sys
-        sys.path.insert(0, {os.path.join(ROOT, 'tests')!r})
+        sys.path[:0] = [{os.path.join(ROOT, 'tests')!r}, {os.path.join(ROOT, 'tests', 'train')!r}]
         from test_train import _base_loss
         from conftest import config, assert_close
         from clnet_jax.track import runner
@@ -193,6 +193,7 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
     np.testing.assert_allclose([l for _, l in resumed], [l for _, l in full], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_message_and_keeps_checkpoints(tmp_path, data_dir):
     out = _run_train(str(tmp_path / "nan"), f"--config.data.data_dir={data_dir}",
                      "--config.train.lr=1e30", "--config.train.warmup_start_lr=1e30",
