@@ -39,7 +39,7 @@ def get_config():
     c.ablation = ml_collections.ConfigDict(dict(
         seeds=[0, 1, 2, 3, 4],
         rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
-              "DM_running_bn"],
+              "DM_running_bn", "DM_support"],
         eval_splits=["test", "transfer"],
         eval_batch=24,
         bases_dir="runs/bases",
