@@ -108,23 +108,10 @@ def adapt_heads(start: dict, step_sizes: dict, hidden_maps: dict, targets: tuple
     return {**rest, **inner_loop(theta, step_sizes, loss, steps, first_order)}
 
 
-def heads_shapes(cfg) -> dict:
-    """Shapes of the heads tree of a config (theta_1 per level and branch, fusion weights)."""
-    a = len(cfg.anchor.ratios) * len(cfg.anchor.scales)
-    h = cfg.model.hidden
-    shapes = {f"rpn{l}": {"cls": {"w": (h, 2 * a), "b": (2 * a,)},
-                          "loc": {"w": (h, 4 * a), "b": (4 * a,)}}
-              for l in cfg.model.used_layers}
-    n = len(cfg.model.used_layers)
-    shapes["cls_weight"] = (n,)
-    shapes["loc_weight"] = (n,)
-    return shapes
-
-
 def _filled(cfg, per_element: bool, value: float) -> dict:
     """A tree of the adapted tensors' structure: full arrays, or one scalar per tensor."""
     adapt = meta_settings(cfg)[3]
-    shapes, _ = split_heads(heads_shapes(cfg), adapt)
+    shapes, _ = split_heads(model_lib.heads_shapes(cfg), adapt)
     is_shape = lambda s: isinstance(s, tuple)
     return jax.tree.map(lambda s: jnp.full(s if per_element else (), value, jnp.float32),
                         shapes, is_leaf=is_shape)

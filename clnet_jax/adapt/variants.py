@@ -26,7 +26,6 @@ import jax.numpy as jnp
 
 from clnet_jax.adapt import clnet as clnet_lib
 from clnet_jax.adapt import meta
-from clnet_jax.model import losses as losses_lib
 from clnet_jax.model import siamrpn as model_lib
 
 
@@ -130,19 +129,11 @@ def _init_mlp(key, cfg):
 
 
 def generate_sgd_finetune(base_heads, gen_params, hidden_maps, masks, targets, cfg):
-    """Retrain theta_1 on the first-frame samples: K steps of gradient descent."""
-    labels, loc_target, loc_weight = targets
-    a = _num_anchors(cfg)
-
-    def loss(heads):
-        cls, loc = model_lib.rpn_outputs(heads, hidden_maps)
-        return losses_lib.rpn_loss(cls, loc, labels, loc_target, loc_weight, a)[0]
-
-    def body(_, heads):
-        g = jax.grad(loss)(heads)
-        return jax.tree.map(lambda p, d: p - cfg.clnet.sgd_lr * d, heads, g)
-
-    return jax.lax.fori_loop(0, cfg.clnet.sgd_steps, body, base_heads)
+    """Retrain the heads on the first-frame samples: ``clnet.sgd_steps`` plain gradient steps
+    at the hand-set rate ``clnet.sgd_lr`` (the meta-learned rules' inner loop, untrained)."""
+    loss = meta.support_loss(hidden_maps, targets, _num_anchors(cfg))
+    rate = jax.tree.map(lambda p: jnp.asarray(cfg.clnet.sgd_lr, p.dtype), base_heads)
+    return meta.inner_loop(base_heads, rate, loss, cfg.clnet.sgd_steps, remat=False)
 
 
 def train_mlp_no_latent(base_heads, gen_params, hidden_maps, masks, targets, cfg):

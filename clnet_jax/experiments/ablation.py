@@ -55,14 +55,19 @@ PAPER = {"BT": (73.3, 57.7), "RT": (74.3, 57.4), "AN": (73.8, 58.2), "LE": (75.5
 FIXED_ROWS = ("BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
               "DM_running_bn", "DM_support")
 READAPT = "_readapt"  # suffix: a row's weights, tracked with re-adaptation
+
+
+def readapt_of(row: str) -> str | None:
+    """The row that ``<row>_readapt`` re-adapts, or None for a row without the suffix."""
+    return row[:-len(READAPT)] if row.endswith(READAPT) and row != READAPT else None
 # Keys that never change what is trained (where it is written, how often it is logged).
 _NOT_DECIDING = ("workdir", "log_every", "checkpoint_every", "keep_checkpoints", "eval_after",
                  "eval_split", "stages")
 
 
 def check_row(row: str) -> None:
-    if row.endswith(READAPT) and row != READAPT:
-        return check_row(row[:-len(READAPT)])
+    if readapt_of(row):
+        return check_row(readapt_of(row))
     if row in FIXED_ROWS:
         return
     try:
@@ -118,14 +123,14 @@ TRAINED_FROM = {"RT": "RT", "AN": "AN", "LE": "LE", "OS": "OS", "DM": "DM",
 def trained_from(row: str) -> str | None:
     """The row whose training a row tracks with (itself for most; None for the fixed rows
     that train nothing of their own but BT/sgd_finetune, which use the base)."""
-    if row.endswith(READAPT) and row != READAPT:
-        return trained_from(row[:-len(READAPT)]) or row[:-len(READAPT)]
+    if readapt_of(row):
+        return trained_from(readapt_of(row)) or readapt_of(row)
     return TRAINED_FROM.get(row)
 
 
 def tracking_config(cfg, row: str):
-    if row.endswith(READAPT) and row != READAPT:
-        c = tracking_config(cfg, row[:-len(READAPT)])
+    if readapt_of(row):
+        c = tracking_config(cfg, readapt_of(row))
         c.track.readapt = True
         return c
     c = row_config(cfg, trained_from(row) or row)

@@ -315,17 +315,29 @@ def init_params(cfg, key) -> dict:
     z = jnp.zeros((1, cfg.track.exemplar_size, cfg.track.exemplar_size, 3), jnp.float32)
     x = jnp.zeros((1, cfg.track.instance_size, cfg.track.instance_size, 3), jnp.float32)
     variables = jax.jit(net.init)(k_model, z, x)
-    a = len(cfg.anchor.ratios) * len(cfg.anchor.scales)
+    shapes = heads_shapes(cfg)
     hidden = cfg.model.hidden
     heads = {}
-    for level in cfg.model.used_layers:
-        heads[f"rpn{level}"] = {}
-        for branch, out in (("cls", 2 * a), ("loc", 4 * a)):
+    for level in (f"rpn{l}" for l in cfg.model.used_layers):  # the keys' split order
+        heads[level] = {}
+        for branch in BRANCHES:
             k_heads, k = jax.random.split(k_heads)
-            heads[f"rpn{level}"][branch] = {
-                "w": jax.random.normal(k, (hidden, out)) * (1.0 / hidden) ** 0.5,
-                "b": jnp.zeros(out)}
-    n = len(cfg.model.used_layers)
-    heads["cls_weight"] = jnp.ones(n)
-    heads["loc_weight"] = jnp.ones(n)
+            w, b = shapes[level][branch]["w"], shapes[level][branch]["b"]
+            heads[level][branch] = {"w": jax.random.normal(k, w) * (1.0 / hidden) ** 0.5,
+                                    "b": jnp.zeros(b)}
+    heads["cls_weight"] = jnp.ones(shapes["cls_weight"])
+    heads["loc_weight"] = jnp.ones(shapes["loc_weight"])
     return {"model": dict(variables), "heads": heads}
+
+
+def heads_shapes(cfg) -> dict:
+    """Shapes of a config's heads tree: theta_1 (w, b) per level and branch, fusion weights."""
+    a = len(cfg.anchor.ratios) * len(cfg.anchor.scales)
+    h = cfg.model.hidden
+    shapes = {f"rpn{l}": {"cls": {"w": (h, 2 * a), "b": (2 * a,)},
+                          "loc": {"w": (h, 4 * a), "b": (4 * a,)}}
+              for l in cfg.model.used_layers}
+    n = len(cfg.model.used_layers)
+    shapes["cls_weight"] = (n,)
+    shapes["loc_weight"] = (n,)
+    return shapes
