@@ -65,6 +65,7 @@ def resolve_argv(argv: list[str]) -> list[str]:
 # Keys added after runs and caches were written, with the value that reproduces what the
 # code did before they existed: a record without such a key means that value.
 ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
+               "train.clnet_warmup_epochs": -1,
                "clnet.meta_steps": 1, "clnet.meta_first_order": False,
                "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
                "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10}
@@ -127,6 +128,8 @@ def base_config() -> ml_collections.ConfigDict:
     # clnet_support_pairs: pairs of a group the adaptation sees, the loss scored on the
     # others (0: all pairs both ways, the official recipe; -1: the variant's default, 1 for
     # the meta-learned variants).
+    # clnet_warmup_epochs: warm-up epochs of the CLNet stage (-1: the base's warmup_epochs,
+    # at most clnet_epochs; a one-epoch stage then runs wholly at warmup_start_lr).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
     # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
     # with L2 weight decay) or 'adamw' (a departure for models trained from scratch).
@@ -139,7 +142,8 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="",
         clnet_pairs_per_group=16, clnet_groups_per_batch=0, clnet_epochs=0, clnet_train_theta0=False,
-        clnet_train_fusion=False, clnet_support_pairs=-1, compute_dtype="float32",
+        clnet_train_fusion=False, clnet_support_pairs=-1, clnet_warmup_epochs=-1,
+        compute_dtype="float32",
         diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test"))
     return c

@@ -34,6 +34,9 @@ def get_config():
     c.train.groups_per_batch = 16
     c.train.clnet_groups_per_batch = 8
     c.train.clnet_epochs = 1
+    # No warm-up in the CLNet stage: with the base's one warm-up epoch, a one-epoch stage ran
+    # wholly at the warm-up rate 0.0004 (the demo's probe: the generator stayed undertrained).
+    c.train.clnet_warmup_epochs = 0
     c.train.checkpoint_every = 200
     c.train.log_every = 50
     c.ablation = ml_collections.ConfigDict(dict(

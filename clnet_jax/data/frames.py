@@ -1,8 +1,9 @@
 """Frame-level training stores: one record per annotated (frame, object), random access.
 
-A store is a folder of array_record shards plus ``index.json``: per track its first record
-and its number of records, so drawing a pair is two random reads whatever the sequence
-length (the whole-sequence records of :mod:`clnet_jax.data.builders` cost a read of every
+A store is a folder of array_record shards plus a small index: per track its first record
+and its number of records (``tracks.npy``, memory-mapped, so opening a store of millions of
+tracks reads a few bytes and every process and grain worker shares the page cache), so
+drawing a pair is two random reads whatever the sequence length (the whole-sequence records of :mod:`clnet_jax.data.builders` cost a read of every
 frame). Records are serialised with TFDS's feature encoding (``FEATURES``, no TensorFlow):
 
 * ``image``: JPEG bytes — the original frame (storage ``full``) or pysot's 511×511 context
@@ -17,6 +18,13 @@ pysot's JSON. Preparation (:func:`prepare`) runs in worker processes, shard by s
 resumes after an interruption without redoing finished shards, and skips — counting and
 listing them — unreadable or missing frames, boxes outside their image and tracks without an
 annotated frame.
+
+Files of a store (format version 2): ``index.json`` (version, counts, each shard's size in
+bytes; written last, so its presence marks a finished store), ``tracks.npy`` (int64, one row
+per track: first record, number of records), ``drawable.npy`` (the tracks with a record),
+``names.txt`` (one track name per line, read only when asked for) and ``skipped.txt`` (the
+bad inputs, one per line). :class:`FrameStore` refuses, naming the file, a store that is
+missing, truncated or of another format version.
 """
 from __future__ import annotations
 
@@ -45,7 +53,14 @@ FEATURES = tfds.features.FeaturesDict(dict(
 STORAGES = ("crop511", "full")
 CROP_SIZE, EXEMPLAR, CONTEXT = 511, 127, 0.5
 JPEG_QUALITY = 90
-FORMAT_VERSION = 1
+# 1: the index as JSON lists (parsed in full by every process and pickled into every
+# worker); 2: a binary, memory-mapped track index.
+FORMAT_VERSION = 2
+
+
+class StoreError(RuntimeError):
+    """A prepared store that cannot be trained on as it is (truncated, or of another format
+    version): refused at the start, naming the store, never mid-run in a worker."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,12 +154,17 @@ def list_tracks(dataset: str, root: str | None, split: str,
 
 
 def _track_size(track: Track) -> int:
-    return track.length if isinstance(track, SyntheticTrack) else int(np.sum(track.valid))
+    if isinstance(track, layouts.SequenceRecord):
+        return int(np.sum(track.valid))
+    return track.length  # SyntheticTrack, or any source with iter_frames()
 
 
 def _track_frames(track: Track) -> Iterator[tuple[int, Any, np.ndarray]]:
     """(frame index, image array or encoded bytes or an error message, box) per annotated
-    frame."""
+    frame. A track of another kind provides them itself (``iter_frames()``, ``length``)."""
+    if hasattr(track, "iter_frames"):
+        yield from track.iter_frames()
+        return
     if isinstance(track, SyntheticTrack):
         _, seq = generators.make(track.generator, track.split, track.index, track.base_seed,
                                 track.length, track.size)
@@ -263,17 +283,28 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
 
     Shards are written by ``workers`` processes; a shard whose JSON exists is done and is
     not redone, so an interrupted preparation resumes where it stopped. Bad source files are
-    skipped and listed in ``index.json`` (``skipped``); nothing else is lost.
+    skipped and listed in the store (``skipped.txt``); nothing else is lost. A finished store
+    of another format version is refused (:class:`StoreError`), not rebuilt over.
     """
     storage = storage or default_storage(dataset)  # recorded in the plan below
     if storage not in STORAGES:
         raise ValueError(f"storage {storage!r}: choose one of {STORAGES}")
     out = store_dir(data_dir, dataset, split, storage, builder_config)
     if os.path.isfile(os.path.join(out, "index.json")):
+        read_index(out)  # a finished store: refused here if of another version
         return out
     tracks, rejected = list_tracks(dataset, manual_dir, split, builder_config)
     if not tracks:
         raise layouts.LayoutError(f"{manual_dir}: no {dataset} sequences for split '{split}'")
+    return write_store(out, tracks, storage, workers, frames_per_shard, rejected, progress,
+                       desc=f"prepare {dataset}/{split}", meta={"dataset": dataset,
+                                                            "split": split})
+
+
+def write_store(out: str, tracks: list[Track], storage: str, workers: int = 1,
+                frames_per_shard: int = 2048, rejected: Sequence[str] = (),
+                progress: bool = True, desc: str = "prepare", meta: dict | None = None) -> str:
+    """Writes (or finishes) the store of ``tracks`` in ``out`` (see :func:`prepare`)."""
     plan = _plan(tracks, frames_per_shard)
     fingerprint = _fingerprint(tracks, storage, frames_per_shard)
     os.makedirs(out, exist_ok=True)
@@ -285,87 +316,163 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
                                    "delete the folder or use another data_dir")
     else:
         with open(plan_file, "w") as f:
-            json.dump({"fingerprint": fingerprint, "shards": plan, "dataset": dataset,
-                       "split": split, "storage": storage}, f)
+            json.dump(dict(meta or {}, fingerprint=fingerprint, shards=plan, storage=storage), f)
     todo = [i for i in range(len(plan)) if not os.path.isfile(_shard_path(out, i, "json"))]
-    total = sum(_track_size(t) for t in tracks)
-    done_frames = total - sum(_track_size(t) for i in todo for t in tracks[slice(*plan[i])])
-    bar = tqdm(total=total, initial=done_frames, unit="frame", disable=not progress,
-               desc=f"prepare {dataset}/{split} ({storage}, {workers} workers)")
+    sizes = np.fromiter((_track_size(t) for t in tracks), np.int64, len(tracks))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    shard_frames = lambda i: int(bounds[plan[i][1]] - bounds[plan[i][0]])
+    total = int(bounds[-1])
+    bar = tqdm(total=total, initial=total - sum(shard_frames(i) for i in todo), unit="frame",
+               disable=not progress, desc=f"{desc} ({storage}, {workers} workers)")
     args = [(out, i, plan[i][0], tracks[slice(*plan[i])], storage) for i in todo]
     if min(workers, len(args)) <= 1:  # one shard: no process start-up cost
-        for a in args:
+        for i, a in zip(todo, args):
             _prepare_shard(*a)
-            bar.update(sum(_track_size(t) for t in a[3]))
+            bar.update(shard_frames(i))
     else:
         ctx = multiprocessing.get_context("spawn")  # no forked copies of a JAX runtime
         with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_prepare_shard, *a): a for a in args}
+            futures = {pool.submit(_prepare_shard, *a): i for i, a in zip(todo, args)}
             for fut in cf.as_completed(futures):
                 fut.result()
-                bar.update(sum(_track_size(t) for t in futures[fut][3]))
+                bar.update(shard_frames(futures[fut]))
     bar.close()
     return _write_index(out, len(plan), rejected, progress)
 
 
-def _write_index(out: str, num_shards: int, rejected: list[str], verbose: bool) -> str:
-    offsets, lengths, names, skipped = [], [], [], list(rejected)
-    offset = 0
-    for i in range(num_shards):
-        with open(_shard_path(out, i, "json")) as f:
-            s = json.load(f)
-        skipped += s["skipped"]
-        for name, n in zip(s["names"], s["counts"]):
+_INDEX_FILES = ("tracks.npy", "drawable.npy", "names.txt", "skipped.txt")
+
+
+def _write_index(out: str, num_shards: int, rejected: Sequence[str], verbose: bool) -> str:
+    """The track index from the shards' summaries; ``index.json`` last (it marks the store
+    finished and records what the other files must hold)."""
+    counts, skipped = [], list(rejected)
+    with open(os.path.join(out, "names.txt.tmp"), "w") as names:
+        for i in range(num_shards):
+            with open(_shard_path(out, i, "json")) as f:
+                s = json.load(f)
+            skipped += s["skipped"]
             # every planned track keeps its number (records carry it); empty ones have 0
-            offsets.append(offset)
-            lengths.append(n)
-            names.append(name)
-            offset += n
-    index = {"version": FORMAT_VERSION, "num_shards": num_shards, "num_records": offset,
-             "offsets": offsets, "lengths": lengths, "names": names, "skipped": skipped}
+            counts.append(np.asarray(s["counts"], np.int64))
+            names.writelines(n.replace("\n", " ") + "\n" for n in s["names"])
+    lengths = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    np.save(os.path.join(out, "tracks.npy.tmp.npy"), np.stack([offsets, lengths], 1))
+    np.save(os.path.join(out, "drawable.npy.tmp.npy"), np.nonzero(lengths > 0)[0].astype(np.int64))
+    with open(os.path.join(out, "skipped.txt.tmp"), "w") as f:
+        f.writelines(m.replace("\n", " ") + "\n" for m in skipped)
+    for name in _INDEX_FILES:
+        tmp = os.path.join(out, name + (".tmp.npy" if name.endswith(".npy") else ".tmp"))
+        os.replace(tmp, os.path.join(out, name))
+    index = {"version": FORMAT_VERSION, "num_shards": num_shards,
+             "num_records": int(lengths.sum()), "num_tracks": len(lengths),
+             "num_drawable": int(np.count_nonzero(lengths)), "num_skipped": len(skipped),
+             "shard_bytes": [os.path.getsize(_shard_path(out, i, "array_record"))
+                             for i in range(num_shards)],
+             "file_bytes": {n: os.path.getsize(os.path.join(out, n)) for n in _INDEX_FILES}}
     with open(os.path.join(out, "index.json.tmp"), "w") as f:
         json.dump(index, f)
     os.replace(os.path.join(out, "index.json.tmp"), os.path.join(out, "index.json"))
     if verbose and skipped:
-        print(f"{out}: skipped {len(skipped)} bad inputs (listed in index.json 'skipped'); "
+        print(f"{out}: skipped {len(skipped)} bad inputs (listed in skipped.txt); "
               f"first: {skipped[0]}")
     return out
 
 
 # --------------------------------------------------------------------------- reading
 
+def read_index(path: str) -> dict:
+    """A finished store's ``index.json``, checked: the format version this code reads and
+    every file at the size recorded when it was written. Raises :class:`StoreError` (or
+    FileNotFoundError for a folder that holds no finished store) naming what is wrong."""
+    index_file = os.path.join(path, "index.json")
+    if not os.path.isfile(index_file):
+        raise FileNotFoundError(f"{path}: not a prepared frame store (no index.json); "
+                                "prepare it with clnet-prepare (or clnet_jax.data.frames."
+                                "prepare)")
+    try:
+        with open(index_file) as f:
+            index = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise StoreError(f"{index_file}: unreadable ({e}); the store is damaged: delete "
+                         f"{path} and prepare it again") from None
+    version = index.get("version") if isinstance(index, dict) else None
+    if version != FORMAT_VERSION:
+        raise StoreError(f"{path}: a store of format version {version}; this clnet_jax "
+                         f"reads version {FORMAT_VERSION}. Delete the folder and prepare it "
+                         "again (clnet-prepare, or training prepares it on first use)")
+    expected = {_shard_path(path, i, "array_record"): n
+                for i, n in enumerate(index["shard_bytes"])}
+    expected.update({os.path.join(path, n): b for n, b in index["file_bytes"].items()})
+    for f, size in expected.items():
+        if not os.path.isfile(f):
+            raise StoreError(f"{f}: missing from the store {path}; delete the folder and "
+                             "prepare it again")
+        if os.path.getsize(f) != size:
+            raise StoreError(f"{f}: {os.path.getsize(f)} bytes, {size} when the store was "
+                             f"written (truncated or replaced); delete {path} and prepare "
+                             "it again")
+    return index
+
+
 class FrameStore:
     """Random access to a prepared store: ``len``, ``store[i]`` (a record dict),
-    ``track_span(t)`` (first record, count) and the tracks that have records.
+    ``track_span(t)`` (first record, count) and ``tracks``, the tracks that have records.
 
-    Picklable (grain worker processes reopen the shards).
+    The track index is memory-mapped: opening costs a few reads whatever the store's size,
+    and pickling (grain worker processes) sends the folder's path only; every worker maps the
+    same pages. ``names`` and ``skipped`` are read when asked for.
     """
 
     def __init__(self, path: str):
-        index_file = os.path.join(path, "index.json")
-        if not os.path.isfile(index_file):
-            raise FileNotFoundError(f"{path}: not a prepared frame store (no index.json); "
-                                    "run clnet_jax.data.frames.prepare first")
-        with open(index_file) as f:
-            index = json.load(f)
+        index = read_index(path)
         self.path = path
-        self.offsets = np.asarray(index["offsets"], np.int64)
-        self.lengths = np.asarray(index["lengths"], np.int64)
-        self.names = index["names"]
-        self.skipped = index["skipped"]
-        self.tracks = np.nonzero(self.lengths > 0)[0]  # the drawable ones
         self.num_records = int(index["num_records"])
-        self._paths = [_shard_path(path, i, "array_record") for i in range(index["num_shards"])]
+        self.num_tracks = int(index["num_tracks"])
+        self._num_shards = int(index["num_shards"])
+        self._map()
+        if self._index.shape != (self.num_tracks, 2) or len(self.tracks) != index["num_drawable"]:
+            raise StoreError(f"{path}: tracks.npy holds {self._index.shape[0]} tracks, "
+                             f"index.json {self.num_tracks}; delete the folder and prepare "
+                             "it again")
+
+    def _map(self) -> None:
+        self._index = np.load(os.path.join(self.path, "tracks.npy"), mmap_mode="r")
+        self.tracks = np.load(os.path.join(self.path, "drawable.npy"), mmap_mode="r")
         self._source = None
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self._index[:, 0]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return self._index[:, 1]
+
+    @property
+    def names(self) -> list[str]:
+        with open(os.path.join(self.path, "names.txt")) as f:
+            return f.read().splitlines()
+
+    @property
+    def skipped(self) -> list[str]:
+        with open(os.path.join(self.path, "skipped.txt")) as f:
+            return f.read().splitlines()
 
     def _open(self):
         if self._source is None:
             from array_record.python.array_record_data_source import ArrayRecordDataSource
-            self._source = ArrayRecordDataSource(self._paths)
+            self._source = ArrayRecordDataSource(
+                [_shard_path(self.path, i, "array_record") for i in range(self._num_shards)])
         return self._source
 
     def __getstate__(self):
-        return dict(self.__dict__, _source=None)
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("_index", "tracks", "_source")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._map()
 
     def __len__(self) -> int:
         return self.num_records
@@ -374,7 +481,8 @@ class FrameStore:
         return FEATURES.deserialize_example_np(self._open()[int(i)])
 
     def track_span(self, t: int) -> tuple[int, int]:
-        return int(self.offsets[t]), int(self.lengths[t])
+        off, n = self._index[t]
+        return int(off), int(n)
 
 
 def open_store(dataset: str, data_dir: str, manual_dir: str | None = None, split: str = "train",

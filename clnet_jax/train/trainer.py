@@ -37,7 +37,9 @@ def stage_config(cfg, stage: str):
             c.train.groups_per_batch = cfg.train.clnet_groups_per_batch
         if cfg.train.clnet_epochs:
             c.train.epochs = cfg.train.clnet_epochs
-            c.train.warmup_epochs = min(cfg.train.warmup_epochs, cfg.train.clnet_epochs)
+            warm = cfg.train.get("clnet_warmup_epochs", -1)
+            warm = cfg.train.warmup_epochs if warm < 0 else warm
+            c.train.warmup_epochs = min(warm, cfg.train.clnet_epochs)
     return c
 
 

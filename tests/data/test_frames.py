@@ -165,3 +165,84 @@ def test_batches_are_the_same_for_any_worker_and_thread_count(tmp_path):
     later = batches(2, 2, start=1, n=2)
     for a, b in zip(ref[1:], later):
         np.testing.assert_array_equal(a["search"], b["search"])
+
+
+class _Payload:
+    """A generated track (frames.write_store takes any source with iter_frames/length)."""
+
+    def __init__(self, name, length, jpeg):
+        self.name, self.length, self.jpeg = name, length, jpeg
+
+    def iter_frames(self):
+        for i in range(self.length):
+            yield i, (f"{self.name}#{i}", self.jpeg), np.float32([10, 12, 20, 16])
+
+
+def _small_store(tmp_path, lengths=(3, 0, 2, 4)):
+    ok, data = cv2.imencode(".jpg", _frame(48, 64))
+    tracks = [_Payload(f"t{i}", n, data.tobytes()) for i, n in enumerate(lengths)]
+    return frames.write_store(str(tmp_path / "store"), tracks, "full", frames_per_shard=4,
+                              progress=False)
+
+
+def test_store_index_is_binary_memory_mapped_and_pickles_as_a_path(tmp_path):
+    import pickle
+    out = _small_store(tmp_path)
+    store = frames.FrameStore(out)
+    assert isinstance(store.tracks, np.memmap) and list(store.tracks) == [0, 2, 3]
+    assert [store.track_span(t) for t in range(4)] == [(0, 3), (3, 0), (3, 2), (5, 4)]
+    assert store.names == ["t0", "t1", "t2", "t3"] and len(store) == 9
+    assert "t1: no usable annotated frame" in store.skipped[0]
+    blob = pickle.dumps(store)
+    assert len(blob) < 2000  # no index arrays inside: a worker maps the files itself
+    back = pickle.loads(blob)
+    assert back.track_span(3) == (5, 4) and list(back.tracks) == [0, 2, 3]
+    assert back[5]["track"] == 3 and back[5]["image"] == store[5]["image"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("shard", "shard-00001.array_record: .* bytes, .* when the store was written"),
+    ("missing_shard", "shard-00000.array_record: missing from the store"),
+    ("tracks", "tracks.npy: .* bytes"),
+    ("version1", "format version 1; this clnet_jax reads version 2"),
+    ("index", "index.json: unreadable"),
+])
+def test_damaged_or_old_stores_are_refused_by_name(tmp_path, damage, message):
+    out = _small_store(tmp_path)
+    index = os.path.join(out, "index.json")
+    if damage == "shard":
+        path = os.path.join(out, "shard-00001.array_record")
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    elif damage == "missing_shard":
+        os.remove(os.path.join(out, "shard-00000.array_record"))
+    elif damage == "tracks":
+        path = os.path.join(out, "tracks.npy")
+        open(path, "ab").write(b"\0" * 16)
+    elif damage == "version1":  # what format 1 wrote: JSON lists, no binary index
+        json.dump({"version": 1, "num_shards": 3, "num_records": 9, "offsets": [0, 3, 3, 5],
+                   "lengths": [3, 0, 2, 4], "names": ["t0", "t1", "t2", "t3"],
+                   "skipped": []}, open(index, "w"))
+    else:
+        open(index, "w").write('{"version": 2, "num_sh')
+    with pytest.raises(frames.StoreError, match=message):
+        frames.FrameStore(out)
+    # checked again (as prepare does before anything else): the same refusal, nothing deleted
+    files = sorted(os.listdir(out))
+    with pytest.raises(frames.StoreError, match=message):
+        frames.read_index(out)
+    assert sorted(os.listdir(out)) == files
+    with pytest.raises(FileNotFoundError, match="not a prepared frame store"):
+        frames.FrameStore(str(tmp_path / "nowhere"))
+
+
+def test_training_refuses_a_damaged_store_before_it_starts(tmp_path):
+    from clnet_jax.train import trainer
+    c = config("train_tiny", **{"data.data_dir": str(tmp_path)})
+    out = frames.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)
+    path = os.path.join(out, "shard-00000.array_record")
+    open(path, "ab").write(b"junk")
+    with pytest.raises(frames.StoreError, match="shard-00000.array_record"):
+        trainer.train_source(c)
+    with pytest.raises(frames.StoreError, match="shard-00000.array_record"):
+        frames.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)
