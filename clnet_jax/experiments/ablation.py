@@ -53,7 +53,7 @@ from clnet_jax.data import builders
 PAPER = {"BT": (73.3, 57.7), "RT": (74.3, 57.4), "AN": (73.8, 58.2), "LE": (75.5, 60.1),
          "OS": (76.6, 60.2), "DM": (77.2, 61.1)}  # P / AUC %, DTB70+NFS30+UAV123
 FIXED_ROWS = ("BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
-              "DM_running_bn", "DM_support")
+              "DM_running_bn", "DM_support", "sgd_tuned")
 READAPT = "_readapt"  # suffix: a row's weights, tracked with re-adaptation
 
 
@@ -114,7 +114,7 @@ def rt_config(cfg):
 
 
 # Rows that track with the seed's base weights: nothing of their own is trained.
-BASE_ROWS = ("BT", "sgd_finetune")
+BASE_ROWS = ("BT", "sgd_finetune", "sgd_tuned")
 TRAINED_FROM = {"RT": "RT", "AN": "AN", "LE": "LE", "OS": "OS", "DM": "DM",
                 "mean_only": "mean_only", "DM_official": "DM", "DM_running_bn": "DM",
                 "DM_support": "DM_support"}
@@ -135,8 +135,11 @@ def tracking_config(cfg, row: str):
         return c
     c = row_config(cfg, trained_from(row) or row)
     c.clnet.variant = {"BT": "none", "RT": "none", "sgd_finetune": "sgd_finetune",
+                       "sgd_tuned": "sgd_finetune",
                        "DM_official": "clnet", "DM_running_bn": "clnet",
                        "DM_support": "clnet"}.get(row, c.clnet.variant)
+    if row == "sgd_tuned":  # sgd_finetune at the step size tuned on the validation split
+        c.clnet.sgd_lr = cfg.ablation.sgd_tuned_lr
     if row == "DM_official":
         c.clnet.label_layout = "official"
     if row == "DM_running_bn":
@@ -349,6 +352,10 @@ def run(cfg, quick: bool = False, partial: bool = False, rows: list[str] | None 
     todo = list(rows or a.rows)
     for r in todo:
         check_row(r)
+    if any((readapt_of(r) or r) == "sgd_tuned" for r in todo) and not a.get("sgd_tuned_lr"):
+        sys.exit("error: row sgd_tuned needs ablation.sgd_tuned_lr, the step size chosen on "
+                 "the validation split: python -m clnet_jax.experiments.tune --config "
+                 "configs/ablation.py --what sgd_lr")
     if bases_only and not partial:  # no evaluation data needed
         splits = {}
     else:

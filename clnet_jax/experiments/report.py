@@ -1,6 +1,7 @@
 """The testbed report: per split and difficulty level, each row's paired per-sequence
-difference against BT and RT with a bootstrap 95 % CI over sequences and seeds; an ordering
-is stated only where the CIs support it. Plus curves and a distractor case.
+difference against BT, RT, DM and sgd_finetune (tuned and default; those evaluated) with
+a bootstrap 95 % CI over sequences and seeds; an ordering is stated only where the CIs
+support it. Plus curves and a distractor case.
 
 Scoring (the testbed's protocol, GOT-10k-like): frames 2.. where the target is present;
 frames where it is absent (out of view, fully occluded) are not scored. Per sequence:
@@ -97,10 +98,15 @@ def levels_of(names: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
+# Rows every other row is compared with, where evaluated: the base, more base training, the
+# paper's CLNet and the gradient baseline (at its tuned step size, and at the default one).
+REFERENCES = ("BT", "RT", "DM", "sgd_tuned", "sgd_finetune")
+
+
 def paired_differences(scores: dict, rows: list[str]) -> dict:
     """ref -> row -> level -> (mean, lo, hi) of the paired success-AUC difference."""
     out = {}
-    for ref in ("BT", "RT"):
+    for ref in REFERENCES:
         if ref not in scores:
             continue
         lv = levels_of(scores[ref]["names"])

@@ -9,6 +9,10 @@ CI over sequences and seeds) and a JSON go to the report directory. The chosen p
 written into the testbed config by hand, with this file as its provenance.
 
     python -m clnet_jax.experiments.tune --config configs/ablation.py [--seeds 0,1,2,3,4]
+
+``--what sgd_lr`` tunes the gradient baseline's step size the same way (``sgd_finetune``'s
+``clnet.sgd_lr``, its K steps on the first frame; ``docs/tune_sgd.json``): the chosen value
+goes into the testbed config as ``ablation.sgd_tuned_lr``, tracked as the row ``sgd_tuned``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from clnet_jax.experiments import ablation, report
 # Around the point chosen first (0.2 / 0.3 / 0.38, at the grid's edge in window_influence).
 GRID = {"penalty_k": [0.2, 0.35], "window_influence": [0.15, 0.22, 0.3], "lr": [0.25, 0.38, 0.55]}
 UPSTREAM = {"penalty_k": 0.05, "window_influence": 0.42, "lr": 0.38}
+# sgd_finetune's step size (config: 0.01), a factor ~2 apart on both sides
+SGD_GRID = {"sgd_lr": [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08]}
 
 
 def validation_split(cfg) -> list:
@@ -49,18 +55,20 @@ def points(grid: dict) -> list[dict]:
     return [dict(zip(keys, v)) for v in itertools.product(*(grid[k] for k in keys))]
 
 
-def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict]) -> list[dict]:
-    """Every grid point's per-sequence AUC on ``seqs`` for each base (BT: the base tracker
-    alone): ``auc`` is a (bases, sequences) nested list."""
+def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict], row: str = "BT",
+                section: str = "track") -> list[dict]:
+    """Every grid point's per-sequence AUC on ``seqs`` for each base, tracked as ``row`` (BT:
+    the base tracker alone) with the point's values set in config ``section``: ``auc`` is a
+    (bases, sequences) nested list."""
     rows = []
     for p in tqdm(pts, unit="point", desc="grid"):
         c = cfg.copy_and_resolve_references()
         for k, v in p.items():
-            c.track[k] = v
+            c[section][k] = v
         # one chunk for the whole split (the batch does not change a sequence's boxes)
         c.ablation.eval_batch = len(seqs)
         t = time.perf_counter()
-        auc = [per_sequence_auc(ablation.evaluate(c, "BT", w, seqs, cost=False)["boxes"],
+        auc = [per_sequence_auc(ablation.evaluate(c, row, w, seqs, cost=False)["boxes"],
                                 seqs).tolist() for w in bases]
         rows.append({"point": p, "auc": auc, "wall_s": time.perf_counter() - t})
     return rows
@@ -70,14 +78,14 @@ def table(rows: list[dict], reference: dict, name: str = "upstream") -> list[str
     """Sorted by mean AUC; each point's paired difference against ``reference`` with a
     bootstrap CI over seeds and sequences (``auc`` per row: (sequences,) or (seeds, sequences))."""
     ref = next(np.atleast_2d(r["auc"]) for r in rows if r["point"] == reference)
-    lines = [f"| penalty_k | window_influence | lr | val AUC (%) | − {name} (points) |",
-             "|---|---|---|---|---|"]
+    keys = list(reference)
+    lines = ["| " + " | ".join(keys) + f" | val AUC (%) | − {name} (points) |",
+             "|---" * (len(keys) + 2) + "|"]
     for r in sorted(rows, key=lambda r: -np.nanmean(r["auc"])):
         a = np.atleast_2d(r["auc"])
         ok = (np.isfinite(a) & np.isfinite(ref)).all(axis=0)  # same sequences in every seed
         m, lo, hi = report.paired_bootstrap(100 * (a - ref)[:, ok])
-        p = r["point"]
-        lines.append(f"| {p['penalty_k']} | {p['window_influence']} | {p['lr']} | "
+        lines.append("| " + " | ".join(str(r["point"][k]) for k in keys) + " | "
                      f"{100 * np.nanmean(a):.1f} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
     return lines
 
@@ -93,14 +101,17 @@ def main(argv: list[str] | None = None) -> None:
     if "--help" in argv or "-h" in argv:
         print(__doc__)
         return
-    path, seeds = "configs/ablation.py", None
-    for arg in ablation.joined_options(argv, ("--config", "--seeds")):
+    path, seeds, what = "configs/ablation.py", None, "tracking"
+    for arg in ablation.joined_options(argv, ("--config", "--seeds", "--what")):
         if arg.startswith("--config="):
             path = arg.split("=", 1)[1]
         elif arg.startswith("--seeds="):
             seeds = [int(x) for x in arg.split("=", 1)[1].split(",") if x]
+        elif arg in ("--what=tracking", "--what=sgd_lr"):
+            what = arg.split("=", 1)[1]
         else:
-            sys.exit(f"error: unknown argument {arg!r} (--config PATH, --seeds 0,1,...)")
+            sys.exit(f"error: unknown argument {arg!r} (--config PATH, --seeds 0,1,..., "
+                     "--what tracking|sgd_lr)")
     cfg = config_lib.from_file(path)
     seeds = list(cfg.ablation.seeds) if seeds is None else seeds
     current = {k: cfg.track[k] for k in UPSTREAM}
@@ -109,14 +120,21 @@ def main(argv: list[str] | None = None) -> None:
         jax.config.update("jax_compilation_cache_dir", cache)
     bases = [ablation.build_base(cfg, s) for s in seeds]
     seqs = validation_split(cfg)
-    rows = tune_points(cfg, bases, seqs, with_points(GRID, UPSTREAM, current))
+    if what == "sgd_lr":
+        current = {"sgd_lr": cfg.clnet.sgd_lr}
+        rows = tune_points(cfg, bases, seqs, with_points(SGD_GRID, current), "sgd_finetune",
+                           "clnet")
+        grid, upstream, name = SGD_GRID, None, "tune_sgd.json"
+    else:
+        rows = tune_points(cfg, bases, seqs, with_points(GRID, UPSTREAM, current))
+        grid, upstream, name = GRID, UPSTREAM, "tune_tracking.json"
     lines = table(rows, current, "config")
     print("\n".join(lines))
-    out = os.path.join(cfg.ablation.report_dir, "tune_tracking.json")
+    out = os.path.join(cfg.ablation.report_dir, name)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
         json.dump({"seeds": seeds, "base_keys": [ablation.base_key(cfg, s) for s in seeds],
-                   "grid": GRID, "upstream": UPSTREAM, "config": current, "rows": rows,
+                   "grid": grid, "upstream": upstream, "config": current, "rows": rows,
                    "table": lines}, f, indent=1)
     print(f"wrote {out}")
 

@@ -174,3 +174,25 @@ def test_meta_support_and_readapt_rows_reuse_the_training_they_track_with():
         with pytest.raises(SystemExit, match="unknown row"):
             ablation.check_row(row)
     assert ablation.row_training_s(cfg, 0, "DM_readapt") == 0.0  # trains nothing itself
+
+
+def test_sgd_tuned_tracks_the_base_at_the_validation_step_size():
+    """sgd_tuned is sgd_finetune at ablation.sgd_tuned_lr: nothing trained, its own
+    evaluations, and a config without the tuned value is refused before any work."""
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    cfg.ablation.sgd_tuned_lr = 0.123
+    assert ablation._row_stage(cfg, 0, "sgd_tuned") is None
+    tc = ablation.tracking_config(cfg, "sgd_tuned")
+    assert tc.clnet.variant == "sgd_finetune" and tc.clnet.sgd_lr == 0.123
+    assert ablation.tracking_config(cfg, "sgd_finetune").clnet.sgd_lr == cfg.clnet.sgd_lr
+    assert (ablation.eval_path(cfg, 0, "sgd_tuned", "test")
+            != ablation.eval_path(cfg, 0, "sgd_finetune", "test"))
+    other = cfg.copy_and_resolve_references()
+    other.ablation.sgd_tuned_lr = 0.5  # another tuned value: re-evaluated, nothing else
+    assert (ablation.eval_path(other, 0, "sgd_tuned", "test")
+            != ablation.eval_path(cfg, 0, "sgd_tuned", "test"))
+    assert ablation.eval_path(other, 0, "DM", "test") == ablation.eval_path(cfg, 0, "DM", "test")
+    cfg.ablation.sgd_tuned_lr = None
+    with pytest.raises(SystemExit, match="needs ablation.sgd_tuned_lr"):
+        ablation.run(cfg, rows=["BT", "sgd_tuned"])

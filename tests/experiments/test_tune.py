@@ -62,3 +62,14 @@ def test_options_take_a_separate_or_joined_value():
         "--seeds=0,1", "--config=c.py"]
     with pytest.raises(SystemExit, match="--seeds needs a value"):
         ablation.joined_options(["--seeds"], ("--seeds",))
+
+
+def test_table_of_a_one_setting_grid_names_its_column():
+    """--what sgd_lr: the table's columns follow the point's keys."""
+    rows = [{"point": {"sgd_lr": 0.01}, "auc": [0.4, 0.5]},
+            {"point": {"sgd_lr": 0.04}, "auc": [0.45, 0.5]}]
+    lines = tune.table(rows, {"sgd_lr": 0.01}, "config")
+    assert lines[0] == "| sgd_lr | val AUC (%) | − config (points) |" and lines[1] == "|---|---|---|"
+    assert lines[2].startswith("| 0.04 | 47.5 | +2.5 [")
+    pts = tune.with_points(tune.SGD_GRID, {"sgd_lr": 0.01})
+    assert {"sgd_lr": 0.01} in pts and len(pts) == len(tune.SGD_GRID["sgd_lr"])
