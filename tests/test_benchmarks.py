@@ -1,6 +1,7 @@
 """The benchmark helpers that turn timings into figures (the timings themselves are not tested)."""
 import jax
 import jax.numpy as jnp
+import pytest
 
 from benchmarks import common
 
@@ -26,3 +27,36 @@ def test_model_flops_counts_convs_and_matmuls_exactly():
     # XLA's cost analysis counts a loop body once (and on GPU misses cuDNN convolutions),
     # which is why the figures count from the jaxpr.
     assert common.xla_flops_of(jax.jit(f), x, w_dense, w_depth, m) < dense + depth + loop
+
+
+def test_store_scale_track_lengths_hold_the_official_counts():
+    import numpy as np
+    from benchmarks import store_scale
+    for tracks, records in store_scale.MIXTURE.values():
+        n = store_scale.track_lengths(tracks // 100, records // 100, 0)
+        assert len(n) == tracks // 100 and n.sum() == records // 100 and n.min() >= 1
+    assert (store_scale.track_lengths(5, 5, 0) == 1).all()
+
+
+@pytest.mark.slow
+def test_store_scale_runs_end_to_end(tmp_path):
+    """A tiny fraction: every store and listing row is written with its figures, and the
+    stores hold the counts the rows report."""
+    import json
+    from benchmarks import store_scale
+    out = tmp_path / "s.json"
+    store_scale.main(["--fraction", "0.0005", "--workers", "2", "--batches", "2",
+                      "--repeats", "1", "--dir", str(tmp_path / "w"), "--out", str(out)])
+    rows = json.load(open(out))["rows"]
+    stores = {r["store"]: r for r in rows if r["kind"] == "store"}
+    assert set(stores) == {"reference", "mixture", *store_scale.MIXTURE}
+    assert stores["reference"]["tracks"] == 10 and stores["reference"]["records"] == 6200
+    parts = [stores[k] for k in store_scale.MIXTURE]
+    assert stores["mixture"]["records"] == sum(p["records"] for p in parts)
+    assert stores["coco"]["records"] == round(849_947 * 0.0005)
+    for r in stores.values():
+        assert r["startup_s"] > 0 and r["pairs_per_s_per_core"] > 0 and r["grain_workers"] >= 2
+    listings = {r["dataset"]: r for r in rows if r["kind"] == "listing"}
+    assert listings["imagenet_det"]["tracks"] > listings["imagenet_det"]["source_items"] * 0.99
+    assert listings["coco"]["tracks"] < listings["coco"]["source_items"]  # crowd left out
+    assert not (tmp_path / "w").exists()  # removed unless --keep
