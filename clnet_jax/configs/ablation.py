@@ -41,8 +41,14 @@ def get_config():
     c.train.log_every = 50
     c.ablation = ml_collections.ConfigDict(dict(
         seeds=[0, 1, 2, 3, 4],
-        rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "DM_official",
-              "DM_running_bn", "DM_support"],
+        rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "sgd_tuned",
+              "DM_official", "DM_running_bn", "DM_support", "meta_sgd", "maml", "clnet_sgd",
+              "DM_readapt"],
+        # sgd_finetune's step size chosen on the validation split with the base of seed 0
+        # (python -m clnet_jax.experiments.tune --what sgd_lr; docs/tune_sgd.json): the
+        # landscape is flat from 0.0025 to 0.04 (best 0.02, +0.4 [-0.7, +1.4] points over the
+        # default 0.01); 0.08 is worse (-2.6 [-4.8, -0.6])
+        sgd_tuned_lr=0.02,
         eval_splits=["test", "transfer"],
         eval_batch=24,
         bases_dir="runs/bases",
