@@ -46,7 +46,7 @@ MIXTURE = {
     "youtube_bb": (380_000, 5_600_000),
     # COCO train2017: 860,001 instances, of which 849,947 not crowd; one record each
     "coco": (849_947, 849_947),
-    # ILSVRC DET train: ~333,000 annotation files (pysot's subset), ~1.05 objects each
+    # ILSVRC DET train: ~333,000 annotation files with objects, ~1.05 objects each
     "imagenet_det": (350_000, 350_000),
 }
 # configs/clnet_r50.py: groups per mixture epoch
