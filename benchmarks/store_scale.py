@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -192,13 +191,14 @@ def descendants(pid):
 
 LISTING = """
 import json, os, resource, sys, time
+V = json.loads(sys.argv[1])
 """ + PROC + """
-sys.path.insert(0, ROOT)
+sys.path.insert(0, V['root'])
 from clnet_jax.data import frames
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 before = rss()
 t = time.perf_counter()
-tracks, problems = frames.list_tracks(DATASET, ROOT_DIR, SPLIT)
+tracks, problems = frames.list_tracks(V['dataset'], V['source'], V['split'])
 dt = time.perf_counter() - t
 held = rss() - before
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -214,21 +214,22 @@ print(json.dumps({"list_s": dt, "tracks": len(tracks), "problems": len(problems)
 READER = """
 import json, os, sys, time
 T0 = time.time()
+V = json.loads(sys.argv[1])
 """ + PROC + """
-sys.path.insert(0, ROOT)
+sys.path.insert(0, V['root'])
 from clnet_jax import config as C
 from clnet_jax.data import frames, pipeline
-cfg = C.from_file(os.path.join(ROOT, 'configs', 'siamrpn_r50.py'))
-cfg.data.workers, cfg.data.threads = WORKERS, THREADS
+cfg = C.from_file(os.path.join(V['root'], 'configs', 'siamrpn_r50.py'))
+cfg.data.workers, cfg.data.threads = V['workers'], V['threads']
 cfg.train.pairs_per_group = 1
 t = time.perf_counter()
-stores = [frames.FrameStore(p) for p in PATHS]
+stores = [frames.FrameStore(p) for p in V['paths']]
 load_s = time.perf_counter() - t
-it = pipeline.make_iterator(stores, cfg, 0, 16, BATCHES + 1, samples=SAMPLES)
+it = pipeline.make_iterator(stores, cfg, 0, 16, V['batches'] + 1, samples=V['samples'])
 next(it)
 first = time.time()
 t1 = time.perf_counter()
-for _ in range(BATCHES):
+for _ in range(V['batches']):
     next(it)
 dt = time.perf_counter() - t1
 pids = descendants(os.getpid())
@@ -239,7 +240,7 @@ for p in pids:
     except (OSError, StopIteration):  # gone, or a zombie
         pass
 print(json.dumps({'start': T0, 'first': first, 'index_load_s': load_s,
-                  'pairs_per_s': BATCHES * 16 / dt, 'main_rss_mib': rss() / 2**20,
+                  'pairs_per_s': V['batches'] * 16 / dt, 'main_rss_mib': rss() / 2**20,
                   'workers': len(kids), 'worker_rss_mib_max': max(kids, default=0) / 2**20}),
       flush=True)
 import signal
@@ -252,28 +253,26 @@ os._exit(0)
 """
 
 
-def run_reader(paths: list[str], samples, workers: int, threads: int, batches: int) -> dict:
-    code = READER
-    for k, v in dict(ROOT=ROOT, PATHS=paths, SAMPLES=samples, WORKERS=workers,
-                     THREADS=threads, BATCHES=batches).items():
-        code = code.replace(k, repr(v))
-    launched = time.time()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+def _run(template: str, **values) -> dict:
+    """Runs a measuring script in a fresh Python process (values as JSON in its argv) and
+    returns the JSON it prints last."""
+    out = subprocess.run([sys.executable, "-c", template, json.dumps(dict(values, root=ROOT))],
+                         capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
-    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_reader(paths: list[str], samples, workers: int, threads: int, batches: int) -> dict:
+    launched = time.time()
+    r = _run(READER, paths=paths, samples=samples, workers=workers, threads=threads,
+             batches=batches)
     r["startup_s"] = r["first"] - launched
     return r
 
 
 def run_listing(dataset: str, root: str, split: str) -> dict:
-    code = LISTING
-    for k, v in dict(ROOT_DIR=root, ROOT=ROOT, DATASET=dataset, SPLIT=split).items():
-        code = code.replace(k, repr(v))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(out.stderr[-3000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _run(LISTING, dataset=dataset, source=root, split=split)
 
 
 def main(argv=None) -> None:
@@ -342,20 +341,17 @@ def main(argv=None) -> None:
               f"worker +{row['worker_rss_mib']:.0f} MiB ({row['worker_rss_mib_abs']:.0f}), "
               f"main {row['main_rss_mib']:.0f} MiB, {row['pairs_per_s_per_core']:.0f} "
               "pairs/s/core", flush=True)
-    for r in rows:
-        if r["kind"] == "store":
-            ref = next(r for r in rows if r.get("store") == "reference")
-            r["speed_vs_reference"] = r["pairs_per_s_per_core"] / ref["pairs_per_s_per_core"]
+    stored = [r for r in rows if r["kind"] == "store"]
+    for r in stored:  # the reference row comes first
+        r["speed_vs_reference"] = r["pairs_per_s_per_core"] / stored[0]["pairs_per_s_per_core"]
     result = {"benchmark": "store_scale", "date": datetime.date.today().isoformat(),
-              "machine": f"{platform.processor() or platform.machine()}, {cores} cores",
               "fraction": a.fraction, "listing_fraction": lf, "grain_workers": a.workers,
               "prepare_workers": a.prepare_workers, "payload": f"{PAYLOAD_SIDE}x{PAYLOAD_SIDE} JPEG",
               "mixture_full_size": MIXTURE, "samples": SAMPLES,
               "goals": {"speed_vs_reference": ">= 0.9", "worker_rss_mib": "<= 256",
                         "startup_s": "<= 10"}, "rows": rows}
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=1)
+    from benchmarks import common  # the machine's description beside the figures
+    common.write_json(a.out, result)
     print(f"\n| store | tracks | records | index load (s) | start-up, {a.workers} workers (s) | "
           f"start-up, {cores} workers (s) | worker RSS above empty (MiB) | pairs/s per core | "
           "vs reference |")
@@ -368,7 +364,6 @@ def main(argv=None) -> None:
                   f"| {r['pairs_per_s_per_core']:.0f} | {r['speed_vs_reference']:.2f} |")
     if not a.keep:
         shutil.rmtree(a.dir, ignore_errors=True)
-    print(f"wrote {a.out}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 A store is a folder of array_record shards plus a small index: per track its first record
 and its number of records (``tracks.npy``, memory-mapped, so opening a store of millions of
 tracks reads a few bytes and every process and grain worker shares the page cache), so
-drawing a pair is two random reads whatever the sequence length (the whole-sequence records of :mod:`clnet_jax.data.builders` cost a read of every
-frame). Records are serialised with TFDS's feature encoding (``FEATURES``, no TensorFlow):
+drawing a pair is two random reads whatever the sequence length (the whole-sequence records
+of :mod:`clnet_jax.data.builders` cost a read of every frame). Records are serialised with TFDS's feature encoding (``FEATURES``, no TensorFlow):
 
 * ``image``: JPEG bytes — the original frame (storage ``full``) or pysot's 511×511 context
   crop around the target (storage ``crop511``, the default for real datasets);
@@ -357,13 +357,14 @@ def _write_index(out: str, num_shards: int, rejected: Sequence[str], verbose: bo
             names.writelines(n.replace("\n", " ") + "\n" for n in s["names"])
     lengths = np.concatenate(counts) if counts else np.zeros(0, np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    np.save(os.path.join(out, "tracks.npy.tmp.npy"), np.stack([offsets, lengths], 1))
-    np.save(os.path.join(out, "drawable.npy.tmp.npy"), np.nonzero(lengths > 0)[0].astype(np.int64))
+    for name, array in (("tracks.npy", np.stack([offsets, lengths], 1)),
+                        ("drawable.npy", np.nonzero(lengths > 0)[0].astype(np.int64))):
+        with open(os.path.join(out, name + ".tmp"), "wb") as f:
+            np.save(f, array)
     with open(os.path.join(out, "skipped.txt.tmp"), "w") as f:
         f.writelines(m.replace("\n", " ") + "\n" for m in skipped)
     for name in _INDEX_FILES:
-        tmp = os.path.join(out, name + (".tmp.npy" if name.endswith(".npy") else ".tmp"))
-        os.replace(tmp, os.path.join(out, name))
+        os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
     index = {"version": FORMAT_VERSION, "num_shards": num_shards,
              "num_records": int(lengths.sum()), "num_tracks": len(lengths),
              "num_drawable": int(np.count_nonzero(lengths)), "num_skipped": len(skipped),

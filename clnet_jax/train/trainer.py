@@ -35,11 +35,11 @@ def stage_config(cfg, stage: str):
         c.train.pairs_per_group = cfg.train.clnet_pairs_per_group
         if cfg.train.get("clnet_groups_per_batch", 0):
             c.train.groups_per_batch = cfg.train.clnet_groups_per_batch
+        if cfg.train.get("clnet_warmup_epochs", -1) >= 0:  # -1: the base's warm-up
+            c.train.warmup_epochs = cfg.train.clnet_warmup_epochs
         if cfg.train.clnet_epochs:
             c.train.epochs = cfg.train.clnet_epochs
-            warm = cfg.train.get("clnet_warmup_epochs", -1)
-            warm = cfg.train.warmup_epochs if warm < 0 else warm
-            c.train.warmup_epochs = min(warm, cfg.train.clnet_epochs)
+            c.train.warmup_epochs = min(c.train.warmup_epochs, cfg.train.clnet_epochs)
     return c
 
 
