@@ -15,6 +15,25 @@ from clnet_jax.track import runner
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARITY = os.path.join(ROOT, "tests", "golden")
 DUDEK = os.path.join(PARITY, "sequences", "Dudek")
+REALDATA = os.path.join(PARITY, "realdata")  # real frames in their published layouts
+
+
+def write_frames(d, numbers, pattern="{:04d}.jpg", size=(24, 32)) -> list[str]:
+    """Small frames ``d/pattern.format(i)`` for each number (a layout fixture's images)."""
+    os.makedirs(d, exist_ok=True)
+    paths = []
+    for i in numbers:
+        p = os.path.join(str(d), pattern.format(i))
+        cv2.imwrite(p, np.full((*size, 3), (7 * i) % 250, np.uint8))
+        paths.append(p)
+    return paths
+
+
+def write_rows(path, rows, sep=",") -> None:
+    """A ground-truth file, one row of values a line."""
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.writelines(sep.join(str(v) for v in r) + "\n" for r in rows)
 
 
 @pytest.fixture(scope="session")

@@ -24,11 +24,14 @@ import csv
 import glob
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
+
+from clnet_jax.data import groundtruth
 
 
 class LayoutError(FileNotFoundError):
@@ -61,15 +64,18 @@ def frame_files(d: str, ext: str = "*.jpg") -> list[str]:
 
 
 def numbering_gap(frames: list[str]) -> str:
-    """A message naming the first missing frame where numbered names skip one, else ''."""
+    """A message naming the first missing frame where numbered names (``0001.jpg``,
+    ``img000001.jpg``) skip one, else ''."""
     prev = None
     for f in frames:
         stem, ext = os.path.splitext(os.path.basename(f))
-        if not stem.isdigit():
+        m = re.fullmatch(r"(\D*)(\d+)", stem)
+        if not m:
             return ""
-        n = int(stem)
+        n = int(m.group(2))
         if prev is not None and n != prev + 1:
-            missing = os.path.join(os.path.dirname(f), str(prev + 1).zfill(len(stem)) + ext)
+            missing = os.path.join(os.path.dirname(f),
+                                   m.group(1) + str(prev + 1).zfill(len(m.group(2))) + ext)
             return f"{missing}: missing frame (numbering jumps from {prev} to {n})"
         prev = n
     return ""
@@ -97,15 +103,8 @@ def _need_dir(path: str, what: str) -> None:
 
 
 def read_boxes(path: str, dtype=np.float32) -> np.ndarray:
-    """x,y,w,h rows separated by commas, spaces or tabs; NaN lines stay NaN (float64 for
-    scoring: metrics are compared with the toolkits to 1e-9)."""
-    rows = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                rows.append([float(v) for v in line.replace(",", " ").replace("\t", " ").split()])
-    return np.asarray(rows, dtype).reshape(-1, 4)
+    """x,y,w,h rows (exactly four values a line, see :mod:`clnet_jax.data.groundtruth`)."""
+    return groundtruth.read_boxes(path, dtype)
 
 
 def _valid(boxes: np.ndarray) -> np.ndarray:
@@ -124,7 +123,11 @@ def got10k(root: str, split: str = "train") -> Iterator[SequenceRecord]:
         if not os.path.isfile(gt):
             raise LayoutError(f"{gt}: missing (GOT-10k sequences have groundtruth.txt)")
         frames = frame_files(d)
-        boxes = read_boxes(gt)
+        try:
+            boxes = read_boxes(gt)
+        except groundtruth.GroundTruthError as e:
+            yield _problem_record(name, str(e))
+            continue
         problem = alignment_problem(frames, len(boxes), gt)
         if problem:
             yield _problem_record(name, problem)
@@ -155,7 +158,11 @@ def lasot(root: str, split: str = "train") -> Iterator[SequenceRecord]:
             if (split == "test") != (test is not None and name in test):
                 continue
             found = True
-            boxes = read_boxes(os.path.join(d, "groundtruth.txt"))
+            try:
+                boxes = read_boxes(os.path.join(d, "groundtruth.txt"))
+            except groundtruth.GroundTruthError as e:
+                yield _problem_record(name, str(e))
+                continue
             valid = _valid(boxes)
             for flag in ("full_occlusion.txt", "out_of_view.txt"):
                 p = os.path.join(d, flag)

@@ -14,15 +14,16 @@ from clnet_jax.evaluate.datasets import EvalSequence  # noqa: E402
 
 
 def read_results(folder: str, seqs: list[EvalSequence], with_meta: bool = False) -> dict:
-    """name -> (gt, pred[, meta]) for every scored sequence with a result file in ``folder``."""
-    from clnet_jax.data.layouts import read_boxes
+    """name -> (gt, pred, present) (with ``with_meta``: (gt, pred, meta)) for every scored
+    sequence with a result file in ``folder``."""
+    from clnet_jax.data.groundtruth import read_boxes
     out = {}
     for s in seqs:
         path = os.path.join(folder, f"{s.name}.txt")
         if s.init_only or not os.path.isfile(path):
             continue
         pred = read_boxes(path, np.float64)
-        out[s.name] = (s.gt, pred, s.meta) if with_meta else (s.gt, pred)
+        out[s.name] = (s.gt, pred, s.meta) if with_meta else (s.gt, pred, s.present)
     return out
 
 
@@ -58,14 +59,14 @@ def attributes(seqs: list[EvalSequence]) -> dict[str, set[str]]:
 
 
 def compare(folders: list[str], seqs: list[EvalSequence], out_dir: str, title: str,
-            toolkit: str = "got10k") -> dict:
+            rule: str = "otb") -> dict:
     """Scores each folder on the sequences all folders share; writes success / precision
     plots, and one pair per attribute (``*_plot_<attr>.png``, as pysot's toolkit draws
     them) where the sequences carry attributes. Returns {'overall' scores per folder} with
     per-attribute scores under ``scores[name]['attributes']``."""
     per = {os.path.basename(os.path.normpath(f)): read_results(f, seqs) for f in folders}
     common = set.intersection(*(set(r) for r in per.values())) if per else set()
-    scores = {name: metrics.summarize({k: r[k] for k in common}, toolkit)
+    scores = {name: metrics.summarize({k: r[k] for k in common}, rule)
               for name, r in per.items()}
     os.makedirs(out_dir, exist_ok=True)
     _plots(scores, out_dir, title, len(common))
@@ -73,7 +74,7 @@ def compare(folders: list[str], seqs: list[EvalSequence], out_dir: str, title: s
         shared = common & names
         if not shared:
             continue
-        sub = {name: metrics.summarize({k: r[k] for k in shared}, toolkit)
+        sub = {name: metrics.summarize({k: r[k] for k in shared}, rule)
                for name, r in per.items()}
         for name in scores:
             scores[name].setdefault("attributes", {})[attr] = {

@@ -1,23 +1,30 @@
 """One-pass evaluation metrics, equal to the got10k and pysot toolkits (pure NumPy).
 
-Two conventions exist and both are kept:
+The toolkits differ in how they score frames whose target is absent, so each rule is kept
+as its toolkit writes it (which benchmark uses which: :mod:`clnet_jax.evaluate.protocols`):
 
-* ``got10k`` (default): IoU of continuous boxes, 21 thresholds ``linspace(0, 1, 21)``,
-  the first result box replaced by the ground truth, frames whose ground truth is missing
-  (NaN) count as failures; centre = x + (w - 1) / 2.
-* ``pysot``: thresholds ``arange(0, 1.05, 0.05)``; frames whose ground truth has no
-  positive size get IoU -1 (a failure), frames whose ground-truth centre is not positive
-  get centre error -1 (counted as precise); absent frames (NaN) count as neither, over
-  the full sequence length.
+* ``otb`` (got10k's ``ExperimentOTB``, also its DTB70 and NfS experiments): the first result
+  box replaced by the ground truth, IoU of continuous boxes over 21 thresholds
+  ``linspace(0, 1, 21)``, centre = x + (w - 1) / 2; frames whose ground truth is NaN count
+  as failures, over every frame.
+* ``uav`` (got10k's ``ExperimentUAV123``): the same, but frames whose ground truth has a NaN
+  are dropped from the sequence before scoring.
+* ``pysot`` (pysot's ``OPEBenchmark``): thresholds ``arange(0, 1.05, 0.05)``, no first-frame
+  replacement; where the benchmark has absence labels (``present``; pysot: LaSOT's
+  ``absent``) absent frames are removed and the full length stays the denominator; a frame
+  whose ground-truth size is not positive (NaN included) has IoU -1 (a failure) and one
+  whose ground-truth centre is not positive has centre error -1 (counted as precise).
 
-Normalised precision (pysot's definition, both conventions): centres divided by the
-ground-truth size, thresholds ``arange(0, 51) / 100``, reported at 0.2.
+Normalised precision (pysot's definition): centres divided by the ground-truth size,
+thresholds ``arange(0, 51) / 100``, reported at 0.2; under the got10k rules a frame without
+ground truth is never within.
 """
 from __future__ import annotations
 
 import numpy as np
 
 PREC_THRESHOLDS = np.arange(0, 51)
+RULES = ("otb", "uav", "pysot")
 
 
 def overlap_ratio(a: np.ndarray, b: np.ndarray, eps: float = 0.0) -> np.ndarray:
@@ -44,53 +51,75 @@ def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _within(gt_c: np.ndarray, pred_c: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """pysot's success_error: distance -1 where the ground-truth centre is not positive.
-
-    Absent frames (NaN ground truth, which pysot drops while keeping the full length as
-    the denominator) never count as within.
-    """
-    m = np.sum(gt_c > 0, axis=1) == 2
-    dist = -np.ones(len(gt_c))
-    dist[m] = np.sqrt(np.sum((gt_c[m] - pred_c[m]) ** 2, axis=1))
+    """Fraction of frames within each threshold; a frame without ground truth never is."""
+    dist = np.sqrt(np.sum((gt_c - pred_c) ** 2, axis=1))
     dist[~np.all(np.isfinite(gt_c), 1)] = np.inf
     return np.array([np.sum(dist <= t) for t in thresholds]) / float(len(gt_c))
 
 
-def curves(gt: np.ndarray, pred: np.ndarray, toolkit: str = "got10k"):
-    """(success curve, precision curve, normalised precision curve) of one sequence."""
+def _success_error(gt_c: np.ndarray, pred_c: np.ndarray, thresholds: np.ndarray,
+                   n_frame: int) -> np.ndarray:
+    """pysot's ``success_error``: distance -1 where the ground-truth centre is not positive."""
+    m = np.sum(gt_c > 0, axis=1) == 2
+    dist = -np.ones(len(gt_c))
+    dist[m] = np.sqrt(np.sum((gt_c[m] - pred_c[m]) ** 2, axis=1))
+    return np.array([np.sum(dist <= t) for t in thresholds]) / float(n_frame)
+
+
+def _pysot_curves(gt: np.ndarray, pred: np.ndarray, present: np.ndarray | None):
+    n = len(gt)
+    if present is not None:
+        gt, pred = gt[present], pred[present]
+    m = np.sum(gt[:, 2:] > 0, axis=1) == 2
+    iou = -np.ones(len(gt))
+    iou[m] = overlap_ratio(gt[m], pred[m])
+    succ = np.array([np.sum(iou > t) for t in np.arange(0, 1.05, 0.05)]) / float(n)
+    prec = _success_error(centers(gt), centers(pred), PREC_THRESHOLDS, n)
+    size = gt[:, 2:4] + 1e-16
+    nprec = _success_error(centers(gt) / size, centers(pred) / size, np.arange(0, 51) / 100, n)
+    return succ, prec, nprec
+
+
+def curves(gt: np.ndarray, pred: np.ndarray, rule: str = "otb",
+           present: np.ndarray | None = None):
+    """(success curve, precision curve, normalised precision curve) of one sequence.
+
+    ``present``: the benchmark's own absence labels (True = target present), where it has
+    any; under the got10k rules an absent frame's ground truth counts as NaN.
+    """
     gt = np.asarray(gt, np.float64)
     pred = np.asarray(pred, np.float64).copy()
     if len(gt) != len(pred):
         raise ValueError(f"{len(pred)} result boxes for {len(gt)} ground-truth frames")
-    if toolkit == "got10k":
+    present = None if present is None else np.asarray(present, bool)
+    rule = "otb" if rule == "got10k" else rule
+    with np.errstate(invalid="ignore"):
+        if rule == "pysot":
+            return _pysot_curves(gt, pred, present)
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r} (expected one of {RULES})")
         pred[0] = gt[0]
-        with np.errstate(invalid="ignore"):
-            iou = iou_got10k(pred, gt)
-            ce = center_error(pred, gt)
+        if present is not None:
+            gt = np.where(present[:, None], gt, np.nan)
+        if rule == "uav":
+            keep = ~np.any(np.isnan(gt), axis=1)
+            gt, pred = gt[keep], pred[keep]
+        iou = iou_got10k(pred, gt)
+        ce = center_error(pred, gt)
         succ = np.mean(iou[:, None] > np.linspace(0, 1, 21)[None], 0)
         prec = np.mean(ce[:, None] <= PREC_THRESHOLDS[None], 0)
-    elif toolkit == "pysot":
-        with np.errstate(invalid="ignore"):
-            m = np.sum(gt[:, 2:] > 0, axis=1) == 2
-            iou = -np.ones(len(gt))
-            iou[m] = overlap_ratio(gt[m], pred[m])
-            succ = np.array([np.sum(iou > t) for t in np.arange(0, 1.05, 0.05)]) / len(gt)
-            prec = _within(centers(gt), centers(pred), PREC_THRESHOLDS)
-    else:
-        raise ValueError(f"unknown toolkit {toolkit!r} (expected 'got10k' or 'pysot')")
-    size = gt[:, 2:] + 1e-16
-    with np.errstate(invalid="ignore"):
+        size = gt[:, 2:] + 1e-16
         nprec = _within(centers(gt) / size, centers(pred) / size, np.arange(0, 51) / 100)
     return succ, prec, nprec
 
 
-def summarize(per_sequence: dict[str, tuple[np.ndarray, np.ndarray]],
-              toolkit: str = "got10k") -> dict:
-    """Success AUC, precision@20 px and normalised precision@0.2, averaged over sequences."""
+def summarize(per_sequence: dict[str, tuple], rule: str = "otb") -> dict:
+    """Success AUC, precision@20 px and normalised precision@0.2, averaged over sequences.
+    ``per_sequence``: name -> (gt, pred) or (gt, pred, present)."""
     if not per_sequence:
         return {"success_auc": float("nan"), "precision": float("nan"),
                 "norm_precision": float("nan"), "sequences": 0}
-    cs = [curves(g, p, toolkit) for g, p in per_sequence.values()]
+    cs = [curves(v[0], v[1], rule, v[2] if len(v) > 2 else None) for v in per_sequence.values()]
     succ, prec, nprec = (np.mean([c[i] for c in cs], 0) for i in range(3))
     return {"success_auc": float(np.mean(succ)), "precision": float(prec[20]),
             "norm_precision": float(nprec[20]), "sequences": len(per_sequence),
@@ -98,16 +127,6 @@ def summarize(per_sequence: dict[str, tuple[np.ndarray, np.ndarray]],
 
 
 # ------------------------------------------------------------------- GOT-10k protocol
-PROTOCOLS = {
-    "otb": "one-pass OPE: success AUC, precision@20px, normalised precision@0.2, "
-           "averaged over sequences",
-    "got10k": "GOT-10k: AO, SR0.50, SR0.75 over frames 2.. where the target is visible "
-              "(cover > 0), boxes clipped to the image, pooled over all frames (toolkit's "
-              "ExperimentGOT10k.report)",
-    "vot": "VOT supervised: accuracy, robustness, EAO",
-}
-
-
 def rect_iou_bounded(a: np.ndarray, b: np.ndarray, bound) -> np.ndarray:
     """got10k's ``rect_iou`` with ``bound``: both boxes clipped to the image first."""
     def clip(r):

@@ -16,8 +16,12 @@ def test_hand_computed_cases():
     # centre errors 0, 5, 70.7, nan: within 20 px -> 2/4
     assert prec[20] == 0.5 and prec[5] == 0.5 and prec[4] == 0.25
     succ_p, prec_p, nprec_p = metrics.curves(gt, pred, "pysot")
-    assert succ_p[0] == 0.5  # absent frame: IoU -1
-    assert prec_p[20] == 0.5  # absent frame: neither precise nor successful
+    assert succ_p[0] == 0.5  # NaN frame: IoU -1
+    assert prec_p[20] == 0.75  # NaN frame, no absence label: centre error -1, precise
+    succ_a, prec_a, _ = metrics.curves(gt, pred, "pysot", np.array([1, 1, 1, 0], bool))
+    assert succ_a[0] == 0.5 and prec_a[20] == 0.5  # labelled absent: neither, still counted
+    succ_u, prec_u, _ = metrics.curves(gt, pred, "uav")  # got10k's UAV123: frame dropped
+    assert succ_u[0] == 2 / 3 and prec_u[20] == 2 / 3
     np.testing.assert_allclose(metrics.overlap_ratio(gt[1:2], pred[1:2]), [50 / 150])
     # all-zero ground truth: IoU -1 (failure) and centre error -1 (counted as precise)
     gt0 = np.array([[0, 0, 10, 10], [0, 0, 0, 0]])  # pysot marks absence with zeros
