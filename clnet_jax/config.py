@@ -68,7 +68,8 @@ ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
                "train.clnet_warmup_epochs": -1,
                "clnet.meta_steps": 1, "clnet.meta_first_order": False,
                "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
-               "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10}
+               "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10,
+               "data.dir": ""}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -110,12 +111,17 @@ def base_config() -> ml_collections.ConfigDict:
     # with prepare_workers processes (0: all cores). storage: 'crop511' (pysot's pre-crops,
     # default for real datasets) or 'full' (default for synthetic). workers: grain worker
     # processes for decoding and augmentation (0: in-process threads only). mixture:
-    # name -> {samples: groups per mixture epoch, manual_dir[, split]}; empty = data.dataset.
+    # name -> {samples: groups per mixture epoch, manual_dir[, split][, dataset]} (dataset:
+    # what the folder holds, default the entry's name; 'auto' detects a benchmark layout);
+    # empty = data.dir, else data.dataset. dir: comma-separated folders of annotated videos,
+    # each in any benchmark layout (clnet_jax/data/benchmarks.py), one store per folder,
+    # each track once per epoch.
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", builder_config="default", data_dir="data_cache/tfds",
         manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
         search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
-        storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict()))
+        storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict(),
+        dir=""))
     # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
     # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
     # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.

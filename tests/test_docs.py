@@ -27,6 +27,8 @@ SUBSTITUTIONS = [
     ("siamrpn_r50_l234_dwxcorr/model.pth", f"{PARITY}/siamrpn_tiny.pth"),
     ("clnet_r50_l234.pth", f"{PARITY}/clnet_tiny.pth"),
     ("--config clnet_r50", "--config clnet_tiny"),
+    ("--config finetune", f"--config {ROOT}/tests/configs/finetune_tiny.py"),
+    ("/data/my_videos", f"{PARITY}/realdata/otb"),
     ("--config siamrpn_r50", "--config siamrpn_tiny"),
     ('from_file("clnet_r50"', 'from_file("clnet_tiny"'),
     ('from_file("siamrpn_r50"', 'from_file("siamrpn_tiny"'),

@@ -163,11 +163,13 @@ def test_installed_package_imports_and_finds_its_configs_from_anywhere(tmp_path)
     elsewhere.mkdir()
     code = ("import clnet_jax, os; from clnet_jax import config; "
             "print(clnet_jax.__file__); print(config.resolve_path('configs/demo.py')); "
-            "print(config.from_file('clnet_r50').name)")
+            "print(config.from_file('clnet_r50').name); "
+            "from clnet_jax.data import benchmarks; print(len(benchmarks.table('uav123')['UAV20L']))")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(target)
     run = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True,
                          text=True, timeout=300, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
-    file, demo, name = run.stdout.split()
+    file, demo, name, uav20l = run.stdout.split()
     assert file.startswith(str(target)) and demo.startswith(str(target)) and name == "clnet_r50"
+    assert uav20l == "20"  # the shipped range tables are installed with the package

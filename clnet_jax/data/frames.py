@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from tqdm import tqdm
 
-from clnet_jax.data import generators, layouts
+from clnet_jax.data import benchmarks, generators, layouts
 
 FEATURES = tfds.features.FeaturesDict(dict(
     image=tfds.features.Tensor(shape=(), dtype=np.object_),
@@ -127,10 +127,18 @@ def box_problem(box: np.ndarray, shape: tuple[int, ...]) -> str:
 
 # --------------------------------------------------------------------------- sources
 
+# What a store can be prepared from: the synthetic scenes, the training sets' layouts, and
+# every benchmark layout (``auto``: detected), so that one's own annotated videos in any of
+# them train like the published sets.
+SOURCES = sorted(["synthetic", "auto", *layouts.READERS,
+                  *(n for n in benchmarks.LOADERS if n not in layouts.READERS)])
+
+
 def list_tracks(dataset: str, root: str | None, split: str,
                 builder_config: str = "default") -> tuple[list[Track], list[str]]:
     """The tracks of a dataset split in a deterministic order, and the sequences that the
-    layout reader already rejected (misaligned frames), as messages."""
+    reader already rejected (misaligned frames, ground truth of another format), as
+    messages. A benchmark layout has no splits: every sequence is a track."""
     if dataset == "synthetic":
         from clnet_jax.data.builders import SyntheticTracking
         c = next(b for b in SyntheticTracking.BUILDER_CONFIGS if b.name == builder_config)
@@ -138,14 +146,18 @@ def list_tracks(dataset: str, root: str | None, split: str,
         return [SyntheticTrack(generators.sequence_name(c.generator, split, i), c.generator,
                                split, i, c.seed, c.length,
                                (c.height, c.width)) for i in range(count)], []
-    if dataset not in layouts.READERS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose synthetic or one of "
-                         f"{sorted(layouts.READERS)}")
+    if dataset not in SOURCES:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {SOURCES}")
     if not root or not os.path.isdir(root):
         raise layouts.LayoutError(f"{root}: missing; set the {dataset} folder (its published "
                                   "layout) as manual_dir")
+    if dataset in layouts.READERS:
+        source = layouts.READERS[dataset](root, split)
+    else:  # a benchmark (or any annotated videos in one of its layouts): every sequence
+        source = benchmarks.records(benchmarks.detect(root) if dataset == "auto" else dataset,
+                                    root)
     tracks, problems = [], []
-    for rec in layouts.READERS[dataset](root, split):
+    for rec in source:
         if rec.problem:
             problems.append(f"{rec.name}: {rec.problem}")
         else:
@@ -268,17 +280,25 @@ def default_storage(dataset: str) -> str:
     return "full" if dataset == "synthetic" else "crop511"
 
 
+def folder_store_name(folder: str) -> str:
+    """A store name of its own for a folder of videos: its name and a hash of its path, so
+    that two folders of one layout never share a store."""
+    path = os.path.abspath(folder)
+    return f"{os.path.basename(os.path.normpath(path))}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+
+
 def store_dir(data_dir: str, dataset: str, split: str, storage: str | None = None,
-              builder_config: str = "default") -> str:
-    """Where a store lives (``storage`` None: the dataset's default)."""
-    name = f"{dataset}-{builder_config}" if dataset == "synthetic" else dataset
+              builder_config: str = "default", name: str | None = None) -> str:
+    """Where a store lives (``storage`` None: the dataset's default; ``name``: the store's
+    own name where several folders of one layout are prepared, e.g. a mixture's key)."""
+    name = name or (f"{dataset}-{builder_config}" if dataset == "synthetic" else dataset)
     return os.path.join(data_dir, "frames", name,
                         f"{split}-{storage or default_storage(dataset)}")
 
 
 def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: str = "train",
             storage: str | None = None, workers: int = 1, builder_config: str = "default",
-            frames_per_shard: int = 2048, progress: bool = True) -> str:
+            frames_per_shard: int = 2048, progress: bool = True, name: str | None = None) -> str:
     """Builds (or finishes) a frame-level store and returns its folder.
 
     Shards are written by ``workers`` processes; a shard whose JSON exists is done and is
@@ -289,7 +309,7 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
     storage = storage or default_storage(dataset)  # recorded in the plan below
     if storage not in STORAGES:
         raise ValueError(f"storage {storage!r}: choose one of {STORAGES}")
-    out = store_dir(data_dir, dataset, split, storage, builder_config)
+    out = store_dir(data_dir, dataset, split, storage, builder_config, name)
     if os.path.isfile(os.path.join(out, "index.json")):
         read_index(out)  # a finished store: refused here if of another version
         return out
@@ -487,18 +507,20 @@ class FrameStore:
 
 
 def open_store(dataset: str, data_dir: str, manual_dir: str | None = None, split: str = "train",
-               storage: str | None = None, workers: int = 1, builder_config: str = "default"
-               ) -> FrameStore:
+               storage: str | None = None, workers: int = 1, builder_config: str = "default",
+               name: str | None = None) -> FrameStore:
     """Prepares the store if needed (see :func:`prepare`) and opens it."""
     return FrameStore(prepare(dataset, data_dir, manual_dir, split, storage, workers,
-                              builder_config))
+                              builder_config, name=name))
 
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
     ap = argparse.ArgumentParser(description="Prepare a frame-level training store.")
-    ap.add_argument("--dataset", required=True,
-                    help=f"synthetic or one of {sorted(layouts.READERS)}")
+    ap.add_argument("--dataset", required=True, choices=SOURCES, metavar="DATASET",
+                    help="synthetic, a training set, a benchmark layout, or auto (detected "
+                         f"from --manual_dir): {', '.join(SOURCES)}")
+    ap.add_argument("--name", default=None, help="the store's name (default: the dataset's)")
     ap.add_argument("--manual_dir", default=None, help="the dataset in its published layout")
     ap.add_argument("--data_dir", default="data_cache")
     ap.add_argument("--split", default="train")
@@ -507,7 +529,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--builder_config", default="default", help="synthetic only")
     a = ap.parse_args(argv)
     out = prepare(a.dataset, a.data_dir, a.manual_dir, a.split, a.storage, a.workers,
-                  a.builder_config)
+                  a.builder_config, name=a.name)
     store = FrameStore(out)
     print(f"{out}: {len(store)} records, {len(store.tracks)} tracks, "
           f"{len(store.skipped)} skipped inputs")

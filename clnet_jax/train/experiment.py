@@ -44,9 +44,12 @@ def run(cfg) -> dict:
         if stage not in ("base", "clnet"):
             raise ValueError(f"unknown stage {stage!r} (expected 'base' or 'clnet')")
         workdir = os.path.join(cfg.train.workdir, stage)
-        params = trainer.train_stage(cfg, stage, workdir, params)
+        trained = trainer.train_stage(cfg, stage, workdir, params)
+        if stage == "base" and "clnet" in params:  # a CLNet checkpoint's generator goes on
+            trained = dict(trained, clnet=params["clnet"])
+        params = trained
         if stage == "base":
-            base_params = params
+            base_params = {k: v for k, v in params.items() if k != "clnet"}
         if distributed.is_main():
             print(f"{stage} stage done: weights in {workdir}/weights")
     result = {"params": params}

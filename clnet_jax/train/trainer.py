@@ -107,22 +107,29 @@ def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     """
     d = cfg.data
     workers = d.get("prepare_workers", 0) or os.cpu_count() or 1
-    specs = [(name, spec.get("manual_dir") or None, spec.get("split", "train"),
-              int(spec["samples"])) for name, spec in (d.get("mixture") or {}).items()]
+    # a mixture entry names its store; its ``dataset`` (default: the name) says what to read,
+    # so several folders of one layout (one's own videos, say) join as separate stores
+    specs = [(spec.get("dataset", name), spec.get("manual_dir") or None,
+              spec.get("split", "train"), int(spec["samples"]), name)
+             for name, spec in (d.get("mixture") or {}).items()]
+    folders = [f for f in d.get("dir", "").split(",") if f]
+    if not specs and folders:
+        specs = [("auto", f, "train", -1, frames.folder_store_name(f)) for f in folders]
     if not specs:
-        specs = [(d.dataset, d.manual_dir or None, "train", 0)]
+        specs = [(d.dataset, d.manual_dir or None, "train", 0, None)]
     storage = d.get("storage") or None
     if distributed.is_main():
-        for name, root, split, _ in specs:
-            frames.prepare(name, d.data_dir, root, split, storage, workers, d.builder_config)
+        for dataset, root, split, _, name in specs:
+            frames.prepare(dataset, d.data_dir, root, split, storage, workers, d.builder_config,
+                           name=name)
     distributed.barrier("frame stores prepared")
-    stores = [frames.FrameStore(frames.store_dir(d.data_dir, name, split, storage,
-                                                 d.builder_config))
-              for name, _, split, _ in specs]
-    if not d.get("mixture"):
+    stores = [frames.FrameStore(frames.store_dir(d.data_dir, dataset, split, storage,
+                                                 d.builder_config, name))
+              for dataset, _, split, _, name in specs]
+    if not d.get("mixture") and not folders:
         return stores, None
     # -1: each track once per mixture epoch (upstream's "use all")
-    return stores, [len(s.tracks) if n < 0 else n for s, (*_, n) in zip(stores, specs)]
+    return stores, [len(s.tracks) if n < 0 else n for s, (_, _, _, n, _) in zip(stores, specs)]
 
 
 class _Log:
