@@ -16,9 +16,22 @@ def shipped_configs() -> list[str]:
                   if f.endswith(".py") and not f.startswith("_"))
 
 
+def _split_arg(path: str) -> tuple[str, str | None]:
+    """``real.py:mixed`` -> (``real.py``, ``mixed``): a config argument, passed to
+    ``get_config`` (big_vision's and ml_collections' convention)."""
+    if os.path.isfile(path) or ":" not in os.path.basename(path):
+        return path, None
+    base, arg = path.rsplit(":", 1)
+    return base, arg
+
+
 def resolve_path(path: str) -> str:
     """A config file's path: ``path`` itself where it exists, else the shipped config of that
-    name (``demo``, ``demo.py`` or ``configs/demo.py``); a clear error naming them otherwise."""
+    name (``demo``, ``demo.py`` or ``configs/demo.py``); a clear error naming them otherwise.
+    A config argument (``real:mixed``) is kept after the resolved path."""
+    path, arg = _split_arg(path)
+    if arg is not None:
+        return f"{resolve_path(path)}:{arg}"
     if os.path.isfile(path):
         return path
     name = os.path.basename(path)
@@ -69,7 +82,7 @@ ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
                "clnet.meta_steps": 1, "clnet.meta_first_order": False,
                "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
                "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10,
-               "data.dir": ""}
+               "data.dir": "", "data.holdout": [], "data.holdout_every": 0}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -115,13 +128,15 @@ def base_config() -> ml_collections.ConfigDict:
     # what the folder holds, default the entry's name; 'auto' detects a benchmark layout);
     # empty = data.dir, else data.dataset. dir: comma-separated folders of annotated videos,
     # each in any benchmark layout (clnet_jax/data/benchmarks.py), one store per folder,
-    # each track once per epoch.
+    # each track once per epoch. holdout: videos of data.dir held back from training and
+    # evaluated after it (train.eval_after); where none is present, every holdout_every-th
+    # video in name order (0: none).
     c.data = ml_collections.ConfigDict(dict(
         dataset="synthetic", builder_config="default", data_dir="data_cache/tfds",
         manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
         search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
         storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict(),
-        dir=""))
+        dir="", holdout=[], holdout_every=0))
     # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
     # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
     # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
@@ -210,13 +225,13 @@ def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
 def from_file(path: str, overrides: dict | None = None) -> ml_collections.ConfigDict:
     """Loads ``configs/<name>.py`` (its ``get_config()``) and applies dotted overrides."""
     import importlib.util
-    path = resolve_path(path)
+    path, arg = _split_arg(resolve_path(path))
     spec = importlib.util.spec_from_file_location("_clnet_config", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(f"{path}: not a Python config file")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    cfg = mod.get_config()
+    cfg = mod.get_config() if arg is None else mod.get_config(arg)
     for key, value in (overrides or {}).items():
         set_dotted(cfg, key, value)
     return cfg

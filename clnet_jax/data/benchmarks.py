@@ -124,7 +124,8 @@ def _otb_folder(root: str, name: str, frame_range: tuple[int, int] | None = None
             if suffix or not os.path.isfile(alt):
                 raise ValueError(f"{gt_file}: missing")
             gt_file = alt
-        out.append(aligned(name + suffix, frames, groundtruth.read_boxes(gt_file), gt_file))
+        seq = aligned(name + suffix, frames, groundtruth.read_boxes(gt_file), gt_file)
+        out.append(seq._replace(meta={"video": name}) if suffix else seq)
     return out
 
 
@@ -195,7 +196,8 @@ def uav(root: str, version: str = "UAV123") -> Loaded:
         if missing:
             raise ValueError(f"{missing}: missing frame")
         gt_file = os.path.join(anno, f"{name}.txt")
-        return [aligned(name, frames, groundtruth.read_boxes(gt_file), gt_file)]
+        seq = aligned(name, frames, groundtruth.read_boxes(gt_file), gt_file)
+        return [seq._replace(meta={"video": m["folder_name"]})]
     return _each(names, load)
 
 
@@ -406,12 +408,30 @@ def load(dataset: str, root: str) -> Loaded:
     return LOADERS[dataset](root)
 
 
-def records(dataset: str, root: str) -> list[layouts.SequenceRecord]:
+def video_of(seq: BenchmarkSequence) -> str:
+    """The video a sequence comes from: targets of one OTB folder and sub-sequences of one
+    UAV123 video share it (a split by video keeps them together)."""
+    return (seq.meta or {}).get("video", seq.name)
+
+
+def held_out(videos: list[str], named: list[str], every: int) -> set[str]:
+    """The videos held back for evaluation: those of ``named`` that are present, or, where
+    none is, every ``every``-th video in name order (0: none)."""
+    named_here = set(named) & set(videos)
+    if named_here:
+        return named_here
+    return set(sorted(set(videos))[every - 1::every]) if every > 0 else set()
+
+
+def records(dataset: str, root: str, exclude: frozenset[str] = frozenset()
+            ) -> list[layouts.SequenceRecord]:
     """A benchmark's sequences as training records: boxes float32, frames where the target
-    is present and annotated drawable; a sequence that does not load is a problem record."""
+    is present and annotated drawable; a sequence that does not load is a problem record.
+    Sequences of the videos in ``exclude`` (held back for evaluation) are left out."""
     seqs, problems = load(dataset, root)
+    seqs = [s for s in seqs if video_of(s) not in exclude]
     out = [layouts.SequenceRecord(n, [], np.zeros((0, 4), np.float32), np.zeros(0, bool), p)
-           for n, p in sorted(problems.items()) if not is_missing(p)]
+           for n, p in sorted(problems.items()) if not is_missing(p) and n not in exclude]
     for s in seqs:
         if s.init_only:
             continue

@@ -134,11 +134,12 @@ SOURCES = sorted(["synthetic", "auto", *layouts.READERS,
                   *(n for n in benchmarks.LOADERS if n not in layouts.READERS)])
 
 
-def list_tracks(dataset: str, root: str | None, split: str,
-                builder_config: str = "default") -> tuple[list[Track], list[str]]:
+def list_tracks(dataset: str, root: str | None, split: str, builder_config: str = "default",
+                exclude: frozenset[str] = frozenset()) -> tuple[list[Track], list[str]]:
     """The tracks of a dataset split in a deterministic order, and the sequences that the
     reader already rejected (misaligned frames, ground truth of another format), as
-    messages. A benchmark layout has no splits: every sequence is a track."""
+    messages. A benchmark layout has no splits: every sequence is a track, but those of the
+    videos in ``exclude`` (held back for evaluation)."""
     if dataset == "synthetic":
         from clnet_jax.data.builders import SyntheticTracking
         c = next(b for b in SyntheticTracking.BUILDER_CONFIGS if b.name == builder_config)
@@ -155,7 +156,7 @@ def list_tracks(dataset: str, root: str | None, split: str,
         source = layouts.READERS[dataset](root, split)
     else:  # a benchmark (or any annotated videos in one of its layouts): every sequence
         source = benchmarks.records(benchmarks.detect(root) if dataset == "auto" else dataset,
-                                    root)
+                                    root, exclude)
     tracks, problems = [], []
     for rec in source:
         if rec.problem:
@@ -280,11 +281,12 @@ def default_storage(dataset: str) -> str:
     return "full" if dataset == "synthetic" else "crop511"
 
 
-def folder_store_name(folder: str) -> str:
-    """A store name of its own for a folder of videos: its name and a hash of its path, so
-    that two folders of one layout never share a store."""
+def folder_store_name(folder: str, exclude: frozenset[str] = frozenset()) -> str:
+    """A store name of its own for a folder of videos: its name and a hash of its path and
+    of the videos held back, so that two folders (or two splits) never share a store."""
     path = os.path.abspath(folder)
-    return f"{os.path.basename(os.path.normpath(path))}-{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+    key = "\n".join([path, *sorted(exclude)]).encode()
+    return f"{os.path.basename(os.path.normpath(path))}-{hashlib.sha1(key).hexdigest()[:8]}"
 
 
 def store_dir(data_dir: str, dataset: str, split: str, storage: str | None = None,
@@ -298,7 +300,8 @@ def store_dir(data_dir: str, dataset: str, split: str, storage: str | None = Non
 
 def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: str = "train",
             storage: str | None = None, workers: int = 1, builder_config: str = "default",
-            frames_per_shard: int = 2048, progress: bool = True, name: str | None = None) -> str:
+            frames_per_shard: int = 2048, progress: bool = True, name: str | None = None,
+            exclude: frozenset[str] = frozenset()) -> str:
     """Builds (or finishes) a frame-level store and returns its folder.
 
     Shards are written by ``workers`` processes; a shard whose JSON exists is done and is
@@ -313,7 +316,7 @@ def prepare(dataset: str, data_dir: str, manual_dir: str | None = None, split: s
     if os.path.isfile(os.path.join(out, "index.json")):
         read_index(out)  # a finished store: refused here if of another version
         return out
-    tracks, rejected = list_tracks(dataset, manual_dir, split, builder_config)
+    tracks, rejected = list_tracks(dataset, manual_dir, split, builder_config, exclude)
     if not tracks:
         raise layouts.LayoutError(f"{manual_dir}: no {dataset} sequences for split '{split}'")
     return write_store(out, tracks, storage, workers, frames_per_shard, rejected, progress,

@@ -105,19 +105,44 @@ ONE_SEED = ("One seed on these sequences shows how this run's two trackers compa
             "testbed's paired CIs over 5 seeds and two splits can.")
 
 
-def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
+def held_out_sequences(cfg) -> list:
+    """The sequences of the videos ``data.dir`` holds back, as one-pass boxes (VOT polygons
+    as their bounding rectangles)."""
+    from clnet_jax.data import benchmarks
+    keep = set(trainer.held_out_videos(cfg))
+    seqs = []
+    for folder in (f for f in cfg.data.dir.split(",") if f):
+        loaded, _ = benchmarks.load("auto", folder)
+        seqs += [s._replace(gt=benchmarks.as_boxes(s)) for s in loaded
+                 if benchmarks.video_of(s) in keep and not s.init_only]
+    return sorted(seqs, key=lambda s: s.name)
+
+
+def evaluation_sequences(cfg) -> tuple[list, str]:
+    """What ``train.eval_after`` scores: the held-back videos of ``data.dir``, else the
+    ``train.eval_split`` of ``data.dataset``."""
     d = cfg.data
+    if d.dir:
+        seqs = held_out_sequences(cfg)
+        if not seqs:
+            raise ValueError("train.eval_after with data.dir needs held-back videos: set "
+                             "data.holdout (video names) or data.holdout_every")
+        return seqs, f"{len(seqs)} held-back sequences of data.dir"
     builder = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None,
                                d.builder_config if d.dataset == "synthetic" else None)
-    seqs = eval_data.from_source(builder.as_data_source()[cfg.train.eval_split])
+    return (eval_data.from_source(builder.as_data_source()[cfg.train.eval_split]),
+            f"{d.dataset} / {cfg.train.eval_split}")
+
+
+def evaluate_base_vs_clnet(cfg, base_params: dict, clnet_params: dict) -> dict:
+    seqs, what = evaluation_sequences(cfg)
     base_cfg = ml_collections.ConfigDict(cfg.to_dict())
     base_cfg.clnet.variant = "none"
     rows = {"SiamRPN++ (base)": evaluate_split(
         base_cfg, {k: v for k, v in base_params.items() if k != "clnet"}, seqs, "eval base")}
     if "clnet" in clnet_params:
         rows[f"CLNet ({cfg.clnet.variant})"] = evaluate_split(cfg, clnet_params, seqs, "eval clnet")
-    print(f"\n{cfg.data.dataset} / {cfg.train.eval_split}: one-pass evaluation (frames 2.. "
-          "where the target is present)")
+    print(f"\n{what}: one-pass evaluation (frames 2.. where the target is present)")
     print(f"{'tracker':<24}{'success AUC':>12}{'precision@20':>14}{'1st IoU':>9}"
           f"{'sequences':>11}")
     for name, r in rows.items():

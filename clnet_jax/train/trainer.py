@@ -98,6 +98,32 @@ def _record_settings(cfg, stage: str, workdir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
+def _videos(cfg) -> dict[str, list[str]]:
+    """folder of ``data.dir`` -> the videos its sequences come from."""
+    from clnet_jax.data import benchmarks
+    out = {}
+    for folder in (f for f in cfg.data.dir.split(",") if f):
+        seqs, _ = benchmarks.load("auto", folder)
+        out[folder] = [benchmarks.video_of(s) for s in seqs if not s.init_only]
+    return out
+
+
+def held_out_videos(cfg) -> list[str]:
+    """The videos of ``data.dir`` held back from training for evaluation (``data.holdout``
+    names them; where none of them is present, every ``data.holdout_every``-th video)."""
+    from clnet_jax.data import benchmarks
+    videos = [v for vs in _videos(cfg).values() for v in vs]
+    return sorted(benchmarks.held_out(videos, list(cfg.data.holdout), cfg.data.holdout_every))
+
+
+def _folder_specs(cfg) -> list[tuple]:
+    """A store spec per folder of ``data.dir`` that keeps a training video (each track
+    once per mixture epoch)."""
+    exclude = frozenset(held_out_videos(cfg))
+    return [("auto", f, "train", -1, frames.folder_store_name(f, exclude), exclude)
+            for f, videos in _videos(cfg).items() if set(videos) - exclude]
+
+
 def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     """The frame-level stores to train on and their samples per mixture epoch:
     ``data.mixture`` (name -> samples, manual_dir) when set, else the one ``data.dataset``.
@@ -110,26 +136,25 @@ def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     # a mixture entry names its store; its ``dataset`` (default: the name) says what to read,
     # so several folders of one layout (one's own videos, say) join as separate stores
     specs = [(spec.get("dataset", name), spec.get("manual_dir") or None,
-              spec.get("split", "train"), int(spec["samples"]), name)
+              spec.get("split", "train"), int(spec["samples"]), name, frozenset())
              for name, spec in (d.get("mixture") or {}).items()]
-    folders = [f for f in d.get("dir", "").split(",") if f]
-    if not specs and folders:
-        specs = [("auto", f, "train", -1, frames.folder_store_name(f)) for f in folders]
+    specs += _folder_specs(cfg) if d.dir else []
+    mixture = bool(specs)
     if not specs:
-        specs = [(d.dataset, d.manual_dir or None, "train", 0, None)]
+        specs = [(d.dataset, d.manual_dir or None, "train", 0, None, frozenset())]
     storage = d.get("storage") or None
     if distributed.is_main():
-        for dataset, root, split, _, name in specs:
+        for dataset, root, split, _, name, exclude in specs:
             frames.prepare(dataset, d.data_dir, root, split, storage, workers, d.builder_config,
-                           name=name)
+                           name=name, exclude=exclude)
     distributed.barrier("frame stores prepared")
     stores = [frames.FrameStore(frames.store_dir(d.data_dir, dataset, split, storage,
                                                  d.builder_config, name))
-              for dataset, _, split, _, name in specs]
-    if not d.get("mixture") and not folders:
+              for dataset, _, split, _, name, _ in specs]
+    if not mixture:
         return stores, None
     # -1: each track once per mixture epoch (upstream's "use all")
-    return stores, [len(s.tracks) if n < 0 else n for s, (_, _, _, n, _) in zip(stores, specs)]
+    return stores, [len(s.tracks) if spec[3] < 0 else spec[3] for s, spec in zip(stores, specs)]
 
 
 class _Log:
