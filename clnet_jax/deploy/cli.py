@@ -1,0 +1,58 @@
+"""Exports a tracker as portable artifacts (StableHLO, through ``jax.export``).
+
+    clnet-export --config clnet_r50 --checkpoint weights/clnet_r50 --sizes 480x720[,...]
+        --out exported/clnet_r50 [--platforms cpu,cuda]
+
+Writes, per frame size (height x width), ``init_HxW.stablehlo`` and ``step_HxW.stablehlo``
+with the weights folded in, and ``export.json`` (format, tracking constants, input and output
+names). They reload with ``jax.export.deserialize`` without this package;
+``clnet_jax.deploy.export.ExportedTracker`` tracks with them.
+"""
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from clnet_jax import config as config_lib
+from clnet_jax.deploy import export
+from clnet_jax.track import runner
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None,
+    "a config file, or a shipped name: " + ", ".join(config_lib.shipped_configs()))
+flags.DEFINE_string("checkpoint", None, "weights directory (clnet-convert ...)")
+flags.DEFINE_string("sizes", None, "frame sizes HEIGHTxWIDTH, comma-separated (e.g. 480x720)")
+flags.DEFINE_string("out", None, "the export folder")
+flags.DEFINE_enum("format", "stablehlo", ["stablehlo"], "artifact format")
+flags.DEFINE_string("platforms", "", "platforms to lower for, comma-separated (default: this "
+                    "machine's backend), e.g. cpu,cuda")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    logging.set_verbosity(logging.WARNING)
+    cfg = _CONFIG.value
+    if cfg is None or not FLAGS.checkpoint or not FLAGS.out or not FLAGS.sizes:
+        sys.exit("error: --config, --checkpoint, --sizes and --out are needed")
+    try:
+        sizes = export.parse_sizes(FLAGS.sizes)
+        params = runner.load_params(cfg, FLAGS.checkpoint)
+        manifest = export.write(FLAGS.out, cfg, params, sizes,
+                                [p for p in FLAGS.platforms.split(",") if p] or None)
+    except (export.ExportError, ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    for name, f in manifest["files"].items():
+        print(f"{FLAGS.out}/{name}: {f['bytes'] / 2 ** 20:.1f} MiB")
+    print(f"wrote {FLAGS.out}/{export.MANIFEST} ({cfg.name}, platforms "
+          f"{', '.join(manifest['platforms'])})")
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console script (``--config`` accepts a shipped config's name)."""
+    argv = config_lib.command_argv(argv, __doc__, __name__)
+    app.run(main, argv=argv)
+
+
+if __name__ == "__main__":
+    run()
