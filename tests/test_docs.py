@@ -33,6 +33,7 @@ SUBSTITUTIONS = [
     ('from_file("clnet_r50"', 'from_file("clnet_tiny"'),
     ('from_file("siamrpn_r50"', 'from_file("siamrpn_tiny"'),
     ("clip.mp4", f"{DUDEK}/img"),
+    ('glob.glob("clip/*.jpg")', f'glob.glob("{DUDEK}/img/*.jpg")'),
     ('f"clip/{i:04d}.jpg"', f'f"{DUDEK}/img/{{i:04d}}.jpg"'),
     ("/data/OTB100", os.path.dirname(DUDEK)),
 ]
