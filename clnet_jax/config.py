@@ -82,7 +82,7 @@ ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
                "clnet.meta_steps": 1, "clnet.meta_first_order": False,
                "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
                "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10,
-               "data.dir": "", "data.holdout": [], "data.holdout_every": 0}
+               "data.dir": "", "data.holdout": "", "data.holdout_every": 0}
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -128,7 +128,8 @@ def base_config() -> ml_collections.ConfigDict:
     # what the folder holds, default the entry's name; 'auto' detects a benchmark layout);
     # empty = data.dir, else data.dataset. dir: comma-separated folders of annotated videos,
     # each in any benchmark layout (clnet_jax/data/benchmarks.py), one store per folder,
-    # each track once per epoch. holdout: videos of data.dir held back from training and
+    # each track once per epoch. holdout: videos of data.dir (comma-separated names) held
+    # back from training and
     # evaluated after it (train.eval_after); where none is present, every holdout_every-th
     # video in name order (0: none).
     c.data = ml_collections.ConfigDict(dict(
@@ -136,7 +137,7 @@ def base_config() -> ml_collections.ConfigDict:
         manual_dir="", frame_range=100, neg_prob=0.2, template_shift=4, template_scale=0.05,
         search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
         storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict(),
-        dir="", holdout=[], holdout_every=0))
+        dir="", holdout="", holdout_every=0))
     # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
     # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
     # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.

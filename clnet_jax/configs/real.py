@@ -33,7 +33,7 @@ def get_config(recipe: str = "scratch"):
     c = from_file("demo")
     c.name = "real" if recipe == "scratch" else f"real_{recipe}"
     c.train.workdir = f"runs/{c.name}"
-    c.data.holdout = TEST + VALIDATION
+    c.data.holdout = ",".join(TEST + VALIDATION)
     c.data.holdout_every = 3
     c.train.eval_after = True
     # 600 base steps and 200 CLNet steps: the demo's schedule shortened to fit 15 minutes on

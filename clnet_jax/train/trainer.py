@@ -113,7 +113,8 @@ def held_out_videos(cfg) -> list[str]:
     names them; where none of them is present, every ``data.holdout_every``-th video)."""
     from clnet_jax.data import benchmarks
     videos = [v for vs in _videos(cfg).values() for v in vs]
-    return sorted(benchmarks.held_out(videos, list(cfg.data.holdout), cfg.data.holdout_every))
+    named = [v for v in cfg.data.holdout.split(",") if v]
+    return sorted(benchmarks.held_out(videos, named, cfg.data.holdout_every))
 
 
 def _folder_specs(cfg) -> list[tuple]:

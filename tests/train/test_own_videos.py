@@ -32,19 +32,19 @@ def test_stores_leave_out_held_back_videos_and_evaluation_scores_them(tmp_path):
     np.testing.assert_allclose(seqs[2].gt[0], [257.53, 159, 313.31 - 257.53, 218.89 - 159])
     # both targets of one video stay on one side of the split
     cfg2 = config("real", **{"data.dir": FOLDERS, "data.data_dir": str(tmp_path),
-                             "data.holdout": ["Jogging"]})
+                             "data.holdout": "Jogging"})
     stores2, _ = trainer.train_source(cfg2)
     assert sorted(n for s in stores2 for n in s.names) == ["Bike", "bag", "horse"]
     assert [s.name for s in experiment.held_out_sequences(cfg2)] == ["Jogging-1", "Jogging-2"]
 
 
 def test_real_config_recipes_and_a_wrong_one():
-    assert config("real").data.holdout[:2] == ["Basketball", "Bolt"]
+    assert config("real").data.holdout.split(",")[:2] == ["Basketball", "Bolt"]
     assert "synthetic" in config_lib.from_file("real:mixed").data.mixture
     assert config_lib.from_file("configs/real.py:synthetic").train.warmup_epochs == 0
     with pytest.raises(ValueError, match="real:fast: the base recipe is one of"):
         config_lib.from_file("real:fast")
-    cfg = config("real", **{"data.dir": os.path.join(REALDATA, "tlp"), "data.holdout": [],
+    cfg = config("real", **{"data.dir": os.path.join(REALDATA, "tlp"), "data.holdout": "",
                             "data.holdout_every": 0})
     with pytest.raises(ValueError, match="needs held-back videos"):
         experiment.evaluation_sequences(cfg)
