@@ -136,3 +136,32 @@ def test_protocol_table():
     assert protocols.protocol("vot2019", "pysot").rule == "vot"
     with pytest.raises(ValueError, match="unknown toolkit 'mine'"):
         protocols.protocol("otb100", "mine")
+
+
+def test_dtb70_and_nfs_read_as_the_got10k_datasets_read_them(tmp_path):
+    """The same frames and boxes as got10k's DTB70 and NfS classes (whose experiments score
+    by ExperimentOTB's rule), including NfS's 240 fps labels taken every 8th frame."""
+    from got10k.datasets import DTB70, NfS
+    rng = np.random.default_rng(4)
+    d = tmp_path / "DTB70"
+    for name, n in (("Animal1", 5), ("Car2", 7)):
+        write_frames(d / name / "img", range(1, n + 1), "{:05d}.jpg", (8, 8))
+        write_rows(d / name / "groundtruth_rect.txt", np.round(rng.uniform(1, 50, (n, 4)), 2))
+    ref = DTB70(str(d))
+    ours = {s.name: s for s in benchmarks.load("dtb70", str(d))[0]}
+    for i, name in enumerate(ref.seq_names):
+        frames, anno = ref[i]
+        assert ours[name].frames == frames
+        np.testing.assert_array_equal(ours[name].gt, anno)
+    nfs = tmp_path / "NfS"
+    for name, n in (("ball", 4), ("car", 5)):
+        write_frames(nfs / name / "30" / name, range(1, n + 1), "{:05d}.jpg", (8, 8))
+        corners = np.round(rng.uniform(1, 50, (8 * n + 1, 2)), 1)
+        write_rows(nfs / name / "30" / f"{name}.txt",
+                   [[0, x, y, x + 20, y + 30, i + 1, 0, 0, 0, '"obj"'] for i, (x, y) in enumerate(corners)], " ")
+    ref = NfS(str(nfs), 30)
+    ours = {s.name: s for s in benchmarks.load("nfs30", str(nfs))[0]}
+    for i, name in enumerate(ref.seq_names):
+        frames, anno = ref[i]
+        assert ours[name].frames == frames
+        np.testing.assert_array_equal(ours[name].gt, anno)
