@@ -46,8 +46,10 @@ def train(args, stage: str, workdir: str, steps: int, extra: list[str],
     are logged. Returns (seconds, killed)."""
     cfg_file = os.path.join(args.work, f"{stage}_config.py")
     with open(cfg_file, "w") as f:  # the stage alone (a list key has no command-line form)
-        f.write(f"from clnet_jax.config import from_file\n\n\ndef get_config():\n"
-                f"    c = from_file({args.config!r})\n    c.train.stages = [{stage!r}]\n"
+        f.write(f"import ml_collections\nfrom clnet_jax.config import from_file\n\n\n"
+                f"def get_config():\n    c = from_file({args.config!r})\n"
+                f"    c.train.stages = [{stage!r}]\n"
+                f"    c.data.mixture = ml_collections.ConfigDict()  # data.dir alone\n"
                 f"    return c\n")
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config", cfg_file,
            f"--config.data.dir={args.data_dir}", f"--config.data.data_dir={args.cache}",

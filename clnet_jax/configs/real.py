@@ -8,11 +8,12 @@ are held back where present, else every third video in name order; both stages t
 the others, and both trackers are then scored on the held-back videos with the demo's table
 and the paired bootstrap CI.
 
-The base recipe is the config argument: ``real`` or ``real:scratch`` trains the base on the
-real videos from random weights; ``real:mixed`` draws half of each batch's groups from the
-demo's synthetic scenes; ``real:synthetic`` starts from a base trained on the synthetic
-scenes (``train.init_checkpoint``, e.g. the demo's ``runs/demo/base/weights``) and goes on
-on the real videos. docs/testbed.md has what each gives.
+The base recipe is the config argument: ``real`` or ``real:mixed`` (the default, chosen on
+the validation videos) draws half of the groups from the demo's synthetic scenes and half
+from the real videos; ``real:scratch`` trains the base on the real videos alone;
+``real:synthetic`` starts from a base trained on the synthetic scenes
+(``train.init_checkpoint``, e.g. the demo's ``runs/demo/base/weights``) and goes on on the
+real videos. docs/testbed.md has what each gives.
 """
 import ml_collections
 
@@ -27,11 +28,11 @@ TEST = ["Basketball", "Bolt", "Car4", "Crossing", "Soccer", "Bike", "Drone1", "b
 RECIPES = ("scratch", "mixed", "synthetic")
 
 
-def get_config(recipe: str = "scratch"):
+def get_config(recipe: str = "mixed"):
     if recipe not in RECIPES:
         raise ValueError(f"real:{recipe}: the base recipe is one of {', '.join(RECIPES)}")
     c = from_file("demo")
-    c.name = "real" if recipe == "scratch" else f"real_{recipe}"
+    c.name = "real" if recipe == "mixed" else f"real_{recipe}"
     c.train.workdir = f"runs/{c.name}"
     c.data.holdout = ",".join(TEST + VALIDATION)
     c.data.holdout_every = 3

@@ -21,7 +21,7 @@ def test_held_out_by_name_else_every_kth_video():
 
 
 def test_stores_leave_out_held_back_videos_and_evaluation_scores_them(tmp_path):
-    cfg = config("real", **{"data.dir": FOLDERS, "data.data_dir": str(tmp_path)})
+    cfg = config_lib.from_file("real:scratch", {"data.dir": FOLDERS, "data.data_dir": str(tmp_path)})
     assert trainer.held_out_videos(cfg) == ["Bike", "bag", "horse"]  # the real test split
     stores, samples = trainer.train_source(cfg)
     (store,) = stores  # the tlp and vot folders hold only held-back videos
@@ -31,8 +31,8 @@ def test_stores_leave_out_held_back_videos_and_evaluation_scores_them(tmp_path):
     assert all(s.gt.shape == (3, 4) for s in seqs)  # polygons as boxes for one-pass scoring
     np.testing.assert_allclose(seqs[2].gt[0], [257.53, 159, 313.31 - 257.53, 218.89 - 159])
     # both targets of one video stay on one side of the split
-    cfg2 = config("real", **{"data.dir": FOLDERS, "data.data_dir": str(tmp_path),
-                             "data.holdout": "Jogging"})
+    cfg2 = config_lib.from_file("real:scratch", {"data.dir": FOLDERS, "data.data_dir": str(tmp_path),
+                                                 "data.holdout": "Jogging"})
     stores2, _ = trainer.train_source(cfg2)
     assert sorted(n for s in stores2 for n in s.names) == ["Bike", "bag", "horse"]
     assert [s.name for s in experiment.held_out_sequences(cfg2)] == ["Jogging-1", "Jogging-2"]
@@ -40,7 +40,8 @@ def test_stores_leave_out_held_back_videos_and_evaluation_scores_them(tmp_path):
 
 def test_real_config_recipes_and_a_wrong_one():
     assert config("real").data.holdout.split(",")[:2] == ["Basketball", "Bolt"]
-    assert "synthetic" in config_lib.from_file("real:mixed").data.mixture
+    assert "synthetic" in config_lib.from_file("real").data.mixture  # the default recipe
+    assert not config_lib.from_file("real:scratch").data.mixture
     assert config_lib.from_file("configs/real.py:synthetic").train.warmup_epochs == 0
     with pytest.raises(ValueError, match="real:fast: the base recipe is one of"):
         config_lib.from_file("real:fast")
