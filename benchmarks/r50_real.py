@@ -135,7 +135,8 @@ def main() -> None:
     again, _ = train(args, "base", runs, args.steps, [])
     after = rows(os.path.join(runs, "base", "metrics.csv"))
     redone = {r["step"]: r for r in after}
-    overlap = [r for r in before if r["step"] in redone and int(r["step"]) > 0]
+    # the rows the resume recomputed (after its checkpoint), against those logged before the kill
+    overlap = [r for r in before if r["step"] in redone and int(r["step"]) > (resumed_from or 0)]
     equal = all(r["loss"] == redone[r["step"]]["loss"] for r in overlap)
     out["base"] = {"killed": killed, "first_run_s": first, "resumed_run_s": again,
                    "steps_logged_before_kill": len(before), "steps_after_resume": len(after),
