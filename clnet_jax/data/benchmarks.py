@@ -374,9 +374,9 @@ def detect(root: str) -> str:
     if glob.glob(os.path.join(root, "*", "*", "img")) and not glob.glob(
             os.path.join(root, "*", "img")):
         return "lasot"
-    if glob.glob(os.path.join(root, "*", "30", "*.txt")) or glob.glob(
-            os.path.join(root, "*", "240", "*.txt")):
-        return "nfs30" if glob.glob(os.path.join(root, "*", "30", "*.txt")) else "nfs240"
+    for fps in (30, 240):
+        if glob.glob(os.path.join(root, "*", str(fps), "*.txt")):
+            return f"nfs{fps}"
     otb100 = set(table("otb")["otb100"])
     if subdirs and all(d in otb100 for d in subdirs):
         return "otb100"

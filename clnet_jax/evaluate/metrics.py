@@ -50,19 +50,27 @@ def center_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum((centers(a) - centers(b)) ** 2, axis=1))
 
 
+def _distances(gt_c: np.ndarray, pred_c: np.ndarray) -> np.ndarray:
+    """Centre distances as pysot's ``success_error`` takes them: -1 (within every threshold)
+    where the ground-truth centre is not positive."""
+    m = np.sum(gt_c > 0, axis=1) == 2
+    dist = -np.ones(len(gt_c))
+    dist[m] = np.sqrt(np.sum((gt_c[m] - pred_c[m]) ** 2, axis=1))
+    return dist
+
+
 def _within(gt_c: np.ndarray, pred_c: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Fraction of frames within each threshold; a frame without ground truth never is."""
-    dist = np.sqrt(np.sum((gt_c - pred_c) ** 2, axis=1))
+    """Normalised precision under the got10k rules: pysot's distances, but a frame without
+    ground truth (NaN) is never within."""
+    dist = _distances(gt_c, pred_c)
     dist[~np.all(np.isfinite(gt_c), 1)] = np.inf
     return np.array([np.sum(dist <= t) for t in thresholds]) / float(len(gt_c))
 
 
 def _success_error(gt_c: np.ndarray, pred_c: np.ndarray, thresholds: np.ndarray,
                    n_frame: int) -> np.ndarray:
-    """pysot's ``success_error``: distance -1 where the ground-truth centre is not positive."""
-    m = np.sum(gt_c > 0, axis=1) == 2
-    dist = -np.ones(len(gt_c))
-    dist[m] = np.sqrt(np.sum((gt_c[m] - pred_c[m]) ** 2, axis=1))
+    """pysot's ``success_error``: over ``n_frame`` frames (absent ones masked out before)."""
+    dist = _distances(gt_c, pred_c)
     return np.array([np.sum(dist <= t) for t in thresholds]) / float(n_frame)
 
 

@@ -45,11 +45,11 @@ def run(cfg) -> dict:
             raise ValueError(f"unknown stage {stage!r} (expected 'base' or 'clnet')")
         workdir = os.path.join(cfg.train.workdir, stage)
         trained = trainer.train_stage(cfg, stage, workdir, params)
-        if stage == "base" and "clnet" in params:  # a CLNet checkpoint's generator goes on
-            trained = dict(trained, clnet=params["clnet"])
-        params = trained
         if stage == "base":
-            base_params = {k: v for k, v in params.items() if k != "clnet"}
+            base_params = trained
+            if "clnet" in params:  # a CLNet checkpoint's generator goes on training
+                trained = dict(trained, clnet=params["clnet"])
+        params = trained
         if distributed.is_main():
             print(f"{stage} stage done: weights in {workdir}/weights")
     result = {"params": params}
@@ -109,13 +109,10 @@ def held_out_sequences(cfg) -> list:
     """The sequences of the videos ``data.dir`` holds back, as one-pass boxes (VOT polygons
     as their bounding rectangles)."""
     from clnet_jax.data import benchmarks
-    keep = set(trainer.held_out_videos(cfg))
-    seqs = []
-    for folder in (f for f in cfg.data.dir.split(",") if f):
-        loaded, _ = benchmarks.load("auto", folder)
-        seqs += [s._replace(gt=benchmarks.as_boxes(s)) for s in loaded
-                 if benchmarks.video_of(s) in keep and not s.init_only]
-    return sorted(seqs, key=lambda s: s.name)
+    loaded = trainer.dir_sequences(cfg)
+    keep = set(trainer.held_out_videos(cfg, loaded))
+    return sorted((s._replace(gt=benchmarks.as_boxes(s)) for seqs in loaded.values()
+                   for s in seqs if benchmarks.video_of(s) in keep), key=lambda s: s.name)
 
 
 def evaluation_sequences(cfg) -> tuple[list, str]:

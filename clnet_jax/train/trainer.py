@@ -98,21 +98,24 @@ def _record_settings(cfg, stage: str, workdir: str) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _videos(cfg) -> dict[str, list[str]]:
-    """folder of ``data.dir`` -> the videos its sequences come from."""
+def dir_sequences(cfg) -> dict[str, list]:
+    """folder of ``data.dir`` -> its sequences (those with only an initial box left out),
+    each folder's layout detected."""
     from clnet_jax.data import benchmarks
     out = {}
     for folder in (f for f in cfg.data.dir.split(",") if f):
         seqs, _ = benchmarks.load("auto", folder)
-        out[folder] = [benchmarks.video_of(s) for s in seqs if not s.init_only]
+        out[folder] = [s for s in seqs if not s.init_only]
     return out
 
 
-def held_out_videos(cfg) -> list[str]:
+def held_out_videos(cfg, loaded: dict[str, list] | None = None) -> list[str]:
     """The videos of ``data.dir`` held back from training for evaluation (``data.holdout``
-    names them; where none of them is present, every ``data.holdout_every``-th video)."""
+    names them; where none of them is present, every ``data.holdout_every``-th video).
+    ``loaded``: :func:`dir_sequences`, where the caller has it already."""
     from clnet_jax.data import benchmarks
-    videos = [v for vs in _videos(cfg).values() for v in vs]
+    loaded = dir_sequences(cfg) if loaded is None else loaded
+    videos = [benchmarks.video_of(s) for seqs in loaded.values() for s in seqs]
     named = [v for v in cfg.data.holdout.split(",") if v]
     return sorted(benchmarks.held_out(videos, named, cfg.data.holdout_every))
 
@@ -120,9 +123,11 @@ def held_out_videos(cfg) -> list[str]:
 def _folder_specs(cfg) -> list[tuple]:
     """A store spec per folder of ``data.dir`` that keeps a training video (each track
     once per mixture epoch)."""
-    exclude = frozenset(held_out_videos(cfg))
+    from clnet_jax.data import benchmarks
+    loaded = dir_sequences(cfg)
+    exclude = frozenset(held_out_videos(cfg, loaded))
     return [("auto", f, "train", -1, frames.folder_store_name(f, exclude), exclude)
-            for f, videos in _videos(cfg).items() if set(videos) - exclude]
+            for f, seqs in loaded.items() if {benchmarks.video_of(s) for s in seqs} - exclude]
 
 
 def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
@@ -134,10 +139,12 @@ def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     """
     d = cfg.data
     workers = d.get("prepare_workers", 0) or os.cpu_count() or 1
-    # a mixture entry names its store; its ``dataset`` (default: the name) says what to read,
-    # so several folders of one layout (one's own videos, say) join as separate stores
+    # a mixture entry's ``dataset`` (default: its name) says what to read; an entry that
+    # names one gets a store of the entry's name, so several folders of one layout (one's
+    # own videos, say) join as separate stores; the others keep the dataset's store
     specs = [(spec.get("dataset", name), spec.get("manual_dir") or None,
-              spec.get("split", "train"), int(spec["samples"]), name, frozenset())
+              spec.get("split", "train"), int(spec["samples"]),
+              name if "dataset" in spec else None, frozenset())
              for name, spec in (d.get("mixture") or {}).items()]
     specs += _folder_specs(cfg) if d.dir else []
     mixture = bool(specs)
