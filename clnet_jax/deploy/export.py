@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -51,10 +51,6 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     if not out:
         raise ExportError("no frame size given (e.g. --sizes 480x720)")
     return out
-
-
-def _specs(tree) -> Any:
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), tree)
 
 
 class Exported(NamedTuple):
