@@ -20,7 +20,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
-from clnet_jax.evaluate import runner as eval_runner
+from clnet_jax.evaluate import runner as eval_runner  # noqa: E402
+from clnet_jax.track import runner  # noqa: E402
 from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.data import synthetic  # noqa: E402
 from clnet_jax.evaluate.datasets import EvalSequence  # noqa: E402
@@ -53,7 +54,7 @@ def main() -> None:
                  "frames_per_s": round(total / (time.perf_counter() - t), 1)})
     print(rows[-1], flush=True)
     for b in map(int, args.batches.split(",")):
-        bt = eval_runner.BatchTracker(cfg, params, b)
+        bt = runner.BatchTracker(cfg, params, b)
         bt.run(seqs[:b])  # compile
         t = time.perf_counter()
         bt.run(seqs)

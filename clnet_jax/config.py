@@ -171,6 +171,67 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+# Every option with a fixed set of values, and the numeric ranges: checked once, at load.
+CHOICES = {
+    "track.compute_dtype": ("float32", "bfloat16", "float64"),
+    "track.winograd": ("auto", "on", "off"),
+    "track.winograd_tile": (2, 4),
+    "clnet.label_sampler": ("jax", "official_numpy"),
+    "clnet.label_layout": ("corrected", "official"),
+    "clnet.encoder_bn": ("batch", "running"),
+    "clnet.meta_inner_loss": ("rpn", "cls"),
+    "clnet.meta_adapt": ("head", "theta1"),
+    "data.storage": ("", "crop511", "full"),
+    "train.optimizer": ("sgd", "adamw"),
+    "train.bn_sync": ("global", "per_device"),
+    "train.compute_dtype": ("float32", "bfloat16"),
+}
+AT_LEAST = {"track.readapt_every": 1, "clnet.meta_steps": 0, "clnet.mining_negatives": 0,
+            "train.steps_per_epoch": 1, "train.epochs": 0, "train.groups_per_batch": 1,
+            "train.pairs_per_group": 1, "train.clnet_pairs_per_group": 1,
+            "data.workers": 0, "data.prepare_workers": 0, "data.holdout_every": 0}
+STAGES = ("base", "clnet")
+
+
+def _dotted(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+_MISSING = object()
+
+
+def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """Checks every enumerated option and numeric range of ``cfg`` once, at load, with
+    messages that name the valid values; returns ``cfg``. Weight-generation variant names
+    are checked by their registry (:func:`clnet_jax.adapt.variants.get_variant`), which
+    extensions add to."""
+    problems = []
+    for key, valid in CHOICES.items():
+        v = _dotted(cfg, key)
+        if v is not _MISSING and v not in valid:
+            shown = ", ".join(repr(x) if x == "" else str(x) for x in valid)
+            problems.append(f"{key}={v!r}: choose one of {shown}")
+    for key, low in AT_LEAST.items():
+        v = _dotted(cfg, key)
+        if v is not _MISSING and not (isinstance(v, (int, float)) and v >= low):
+            problems.append(f"{key}={v!r}: must be a number >= {low}")
+    stages = _dotted(cfg, "train.stages")
+    if stages is not _MISSING and (not stages or any(s not in STAGES for s in stages)):
+        problems.append(f"train.stages={list(stages)!r}: a non-empty list of {', '.join(STAGES)}")
+    if (_dotted(cfg, "track.compute_dtype") == "float64"
+            and _dotted(cfg, "track.winograd") == "on"):
+        problems.append("track.winograd='on' with track.compute_dtype='float64': the Winograd "
+                        "path is a float32 speed path; use 'auto' or 'off'")
+    if problems:
+        raise ValueError(f"config {cfg.get('name', '')!r}: " + "; ".join(problems))
+    return cfg
+
+
 def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """The golden tiny architecture of tests/golden (same code path, smaller numbers)."""
     c.model.width = 8
@@ -235,7 +296,7 @@ def from_file(path: str, overrides: dict | None = None) -> ml_collections.Config
     cfg = mod.get_config() if arg is None else mod.get_config(arg)
     for key, value in (overrides or {}).items():
         set_dotted(cfg, key, value)
-    return cfg
+    return validate(cfg)
 
 
 def _parent(cfg: ml_collections.ConfigDict, key: str):

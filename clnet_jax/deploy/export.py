@@ -64,17 +64,18 @@ def export_tracker(cfg, params: dict, size: tuple[int, int],
     if cfg.clnet.variant != "none" and cfg.clnet.label_sampler != "jax":
         raise ExportError(f"clnet.label_sampler={cfg.clnet.label_sampler!r} samples the first "
                           "frame's labels on the host; export with clnet.label_sampler=jax")
-    if cfg.track.get("readapt", False):
+    if cfg.track.readapt:
         raise ExportError("track.readapt: re-adaptation is not exported; export with "
                           "track.readapt=false")
     fns = tracker_lib.make_tracker(cfg)
     prepared = jax.tree.map(jnp.asarray, fns.prepare(params))
 
     def init(frame, box):
-        return fns.init(prepared, frame, box)
+        return plain(fns.init(prepared, frame, box))
 
     def step(state, frame):
-        return fns.step(prepared, state, frame)
+        state, box, score = fns.step(prepared, track_state(state), frame)
+        return plain(state), box, score
 
     frame = jax.ShapeDtypeStruct((*size, 3), jnp.uint8)
     box = jax.ShapeDtypeStruct((4,), jnp.float32)
@@ -84,6 +85,23 @@ def export_tracker(cfg, params: dict, size: tuple[int, int],
                                                  for a in e_init.out_avals])
     e_step = jax.export.export(jax.jit(step), **kw)(state, frame)
     return Exported(e_init, e_step)
+
+
+def plain(tree):
+    """NamedTuples as dicts, recursively: ``jax.export`` serialises only built-in containers,
+    so an artifact's state reloads without this package's types."""
+    if hasattr(tree, "_asdict"):
+        tree = tree._asdict()
+    if isinstance(tree, dict):
+        return {k: plain(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(plain(v) for v in tree)
+    return tree
+
+
+def track_state(d: dict) -> tracker_lib.TrackState:
+    """The tracker's state from its :func:`plain` form."""
+    return tracker_lib.TrackState(**dict(d, readapt=tracker_lib.Readapt(**d["readapt"])))
 
 
 _ARGS = {"init": ["frame", "box"], "step": ["state", "frame"]}

@@ -43,8 +43,8 @@ import numpy as np
 from clnet_jax.io import checkpoint
 from clnet_jax import config as config_lib
 from clnet_jax.evaluate import datasets as eval_data
-from clnet_jax.evaluate import runner as eval_runner
 from clnet_jax.track import runner
+from clnet_jax.track.inputs import load_frame
 from clnet_jax.train import trainer
 from clnet_jax.adapt import variants
 from clnet_jax.model import siamrpn as model_lib
@@ -289,7 +289,7 @@ def eval_path(cfg, seed: int, row: str, split: str) -> str:
 def init_cost(cfg, params, seq) -> tuple[float, float]:
     """(init ms, init cost in tracking frames) on a sequence's first frames, jit warm."""
     trk = runner.SequenceTracker(cfg, params)
-    f0, f1 = (eval_runner.load_frame(f) for f in seq.frames[:2])
+    f0, f1 = (load_frame(f) for f in seq.frames[:2])
     trk.init(f0, seq.gt[0])
     jax.block_until_ready(trk.state)
     t = time.perf_counter()
@@ -313,7 +313,7 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True) -> dic
     if c.clnet.variant in ("none", "sgd_finetune"):
         params = {k: v for k, v in params.items() if k != "clnet"}
     t = time.perf_counter()
-    out = eval_runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs))).run(seqs)
+    out = runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs))).run(seqs)
     bad = {k: v for k, v in out.items() if isinstance(v, str)}
     if bad:
         raise RuntimeError(f"{row}: sequences failed: {bad}")

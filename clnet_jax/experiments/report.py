@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from clnet_jax.evaluate import metrics  # noqa: E402
 from clnet_jax.data.scenes import LEVELS  # noqa: E402
 from clnet_jax.data.generators import level_of_name  # noqa: E402
-from clnet_jax.evaluate.runner import load_frame  # noqa: E402
+from clnet_jax.track.inputs import load_frame  # noqa: E402
 
 ORDER = ["BT", "AN", "LE", "OS", "DM"]
 THRESHOLDS = np.linspace(0, 1, 21)

@@ -11,6 +11,8 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from clnet_jax.model import geometry
+
 
 def anchor_shapes(stride: int, ratios: Sequence[float], scales: Sequence[float]) -> np.ndarray:
     """(A, 2) anchor widths and heights, with upstream's integer truncation."""
@@ -94,9 +96,8 @@ def scale_ratio_penalty(pred_wh: jnp.ndarray, target_wh: jnp.ndarray, penalty_k:
     def change(r):
         return jnp.maximum(r, 1.0 / r)
 
-    def sz(w, h):
-        pad = (w + h) * 0.5
-        return jnp.sqrt((w + pad) * (h + pad))
+    def sz(w, h):  # the sizes with context, pysot's sz(w, h)
+        return geometry.context_side(w, h, 0.5)
 
     s_c = change(sz(pred_wh[:, 0], pred_wh[:, 1]) / sz(target_wh[0], target_wh[1]))
     r_c = change((target_wh[0] / target_wh[1]) / (pred_wh[:, 0] / pred_wh[:, 1]))

@@ -43,6 +43,16 @@ def read_frame(path: str | os.PathLike) -> np.ndarray:
     return to_bgr_uint8(img, path)
 
 
+def load_frame(item, name: str = "frame") -> np.ndarray:
+    """A frame given as a file path or as encoded image bytes, as BGR uint8."""
+    if isinstance(item, (bytes, bytearray, np.bytes_)):
+        img = cv2.imdecode(np.frombuffer(bytes(item), np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise FrameError(f"{name}: undecodable image bytes")
+        return to_bgr_uint8(img, name)
+    return read_frame(item)
+
+
 def validate_box(box: Sequence[float], frame_shape: Sequence[int]) -> np.ndarray:
     """(x, y, w, h) with positive finite size that overlaps the frame, else ValueError."""
     b = np.asarray(box, np.float64).reshape(-1)

@@ -1,4 +1,6 @@
-"""Host-side tracking of one sequence: input checks, jitted init/step, official sampler."""
+"""Host-side tracking: input checks around the jitted ``init``/``step``, one sequence at a
+time (:class:`SequenceTracker`) or B of one frame size at a time (:class:`BatchTracker`),
+with one choice of the first-frame label sampler (:func:`host_labels`) for both."""
 from __future__ import annotations
 
 from typing import Iterable
@@ -6,26 +8,36 @@ from typing import Iterable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import time
 
-from clnet_jax.io import checkpoint as ckpt_lib
 from clnet_jax import config as config_lib
+from clnet_jax.adapt import variants as variants_lib
+from clnet_jax.io import checkpoint as ckpt_lib
+from clnet_jax.model import geometry
 from clnet_jax.model import targets as targets_lib
 from clnet_jax.track import tracker as tracker_lib
-from clnet_jax.adapt import variants as variants_lib
-from clnet_jax.track.inputs import to_bgr_uint8, validate_box
+from clnet_jax.track.inputs import FrameError, load_frame, to_bgr_uint8, validate_box
 
 
 def official_labels(cfg, box: np.ndarray) -> np.ndarray:
     """First-frame labels exactly as the official tracker samples them (float64 geometry)."""
     t = cfg.track
     size = np.asarray(box[2:], np.float64)
-    pad = t.context_amount * size.sum()
-    s_z = np.sqrt((size[0] + pad) * (size[1] + pad))
-    w, h = size * (t.exemplar_size / s_z)
-    c = t.instance_size // 2
-    corner = np.array([c - w / 2, c - h / 2, c + w / 2, c + h / 2])
+    s_z = geometry.context_side(size[0], size[1], t.context_amount)
+    corner = geometry.centred_box(size, geometry.crop_scale(s_z, t.exemplar_size),
+                                  t.instance_size)
     return targets_lib.official_first_frame_labels(targets_lib.crop_anchors(cfg), corner,
                                                    seed=cfg.clnet.seed)
+
+
+def host_labels(cfg, boxes: np.ndarray) -> np.ndarray | None:
+    """First-frame anchor labels sampled on the host, one set per box (B, A, S, S), where
+    ``clnet.label_sampler`` is 'official_numpy' and the variant adapts; None where the
+    jitted sampler (seeded by ``clnet.seed``) samples them."""
+    if cfg.clnet.variant == "none" or cfg.clnet.label_sampler != "official_numpy":
+        return None
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return np.stack([official_labels(cfg, b) for b in boxes]).astype(np.int32)
 
 
 def load_params(cfg, directory: str) -> dict:
@@ -33,10 +45,9 @@ def load_params(cfg, directory: str) -> dict:
     tree, arch = ckpt_lib.load(directory)
     config_lib.check_arch(cfg, arch, directory)
     variant = variants_lib.get_variant(cfg.clnet.variant)
-    needs_generator = variant.init_params is not None
     if cfg.clnet.variant == "none":
         ckpt_lib.check_kind(tree, want_clnet=False, where=directory)
-    elif needs_generator:
+    elif variant.init_params is not None:
         ckpt_lib.check_kind(tree, want_clnet=True, where=directory)
     return jax.tree.map(jnp.asarray, tree)
 
@@ -50,18 +61,14 @@ class SequenceTracker:
         self.params = self.fns.prepare(params)
         self._init = jax.jit(self.fns.init)
         self._step = jax.jit(self.fns.step)
-        self.state = None
+        self.state: tracker_lib.TrackState | None = None
         self.frame_shape = None
 
     def init(self, frame: np.ndarray, box) -> None:
         frame = to_bgr_uint8(frame)
         box = validate_box(box, frame.shape)
-        labels = None
-        if self.cfg.clnet.variant != "none" and self.cfg.clnet.label_sampler == "official_numpy":
-            labels = jnp.asarray(official_labels(self.cfg, box), jnp.int32)
-        elif self.cfg.clnet.label_sampler not in ("jax", "official_numpy"):
-            raise ValueError(f"clnet.label_sampler must be 'jax' or 'official_numpy', got "
-                             f"{self.cfg.clnet.label_sampler!r}")
+        labels = host_labels(self.cfg, box)
+        labels = None if labels is None else jnp.asarray(labels[0])
         self.state = self._init(self.params, frame, box, None, labels)
         self.frame_shape = frame.shape
 
@@ -77,7 +84,7 @@ class SequenceTracker:
     @property
     def nonfinite_frames(self) -> int:
         """Frames since init whose scores or boxes were not finite (state kept, score 0)."""
-        return 0 if self.state is None else int(self.state["nonfinite"])
+        return 0 if self.state is None else int(self.state.nonfinite)
 
     def track(self, frames: Iterable[np.ndarray], box) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0)."""
@@ -90,3 +97,83 @@ class SequenceTracker:
             boxes.append(b)
             scores.append(s)
         return np.stack(boxes), np.asarray(scores)
+
+
+class BatchTracker:
+    """B sequences of one frame size at a time (``vmap`` of the same ``init``/``step``);
+    sequences that end or fail are masked out, and a short chunk is padded, so one
+    compilation serves every chunk."""
+
+    def __init__(self, cfg, params: dict, batch: int):
+        self.cfg, self.batch = cfg, batch
+        fns = tracker_lib.make_tracker(cfg)
+        self.params = fns.prepare(params)
+        self.init = jax.jit(jax.vmap(lambda p, f, b, lab: fns.init(p, f, b, None, lab),
+                                     in_axes=(None, 0, 0, 0)))
+        self.init_jax = jax.jit(jax.vmap(lambda p, f, b: fns.init(p, f, b),
+                                         in_axes=(None, 0, 0)))
+        self.step = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0)))
+
+    def run(self, seqs: list) -> dict:
+        """name -> (boxes (N, 4), fps) or an error message. ``seqs`` have ``name``,
+        ``frames`` (paths or encoded bytes) and ``gt`` (the first row is the initial box)."""
+        out = {}
+        for i in range(0, len(seqs), self.batch):
+            out.update(self._run_chunk(seqs[i:i + self.batch]))
+        return out
+
+    def _run_chunk(self, chunk):
+        b = self.batch
+        real = len(chunk)
+        chunk = chunk + [chunk[0]] * (b - real)  # fixed B: one compilation
+        out, alive = {}, np.ones(b, bool)
+        alive[real:] = False
+        first = []
+        for j, s in enumerate(chunk):
+            try:
+                f0 = load_frame(s.frames[0], f"{s.name}/0")
+                validate_box(s.gt[0], f0.shape)
+            except ValueError as e:
+                f0 = first[0] if first else None
+                alive[j] = False
+                if j < real:
+                    out[s.name] = str(e)
+            first.append(f0)
+        if not alive.any():
+            return out
+        shape = next(f.shape for f, a in zip(first, alive) if a)
+        first = [f if (f is not None and f.shape == shape) else np.zeros(shape, np.uint8)
+                 for f in first]
+        boxes0 = np.stack([s.gt[0] for s in chunk]).astype(np.float32)
+        boxes0 = np.where(alive[:, None], boxes0, boxes0[np.argmax(alive)])
+        labels = host_labels(self.cfg, boxes0)
+        t0 = time.perf_counter()
+        if labels is None:
+            state = self.init_jax(self.params, np.stack(first), boxes0)
+        else:
+            state = self.init(self.params, np.stack(first), boxes0, labels)
+        results = [[s.gt[0]] for s in chunk]
+        length = max(len(s.frames) for s in chunk[:real])
+        last = list(first)
+        for t in range(1, length):
+            frames = []
+            for j, s in enumerate(chunk):
+                if alive[j] and t < len(s.frames):
+                    try:
+                        last[j] = load_frame(s.frames[t], f"{s.name}/{t}")
+                        if last[j].shape != shape:
+                            raise FrameError(f"{s.name}/{t}: frame size changed")
+                    except ValueError as e:
+                        alive[j] = False
+                        out[s.name] = str(e)
+                frames.append(last[j])
+            state, box, _ = self.step(self.params, state, np.stack(frames))
+            box = np.asarray(box, np.float64)
+            for j, s in enumerate(chunk[:real]):
+                if alive[j] and t < len(s.frames):
+                    results[j].append(box[j])
+        fps = sum(len(s.frames) for s in chunk[:real]) / (time.perf_counter() - t0)
+        for j, s in enumerate(chunk[:real]):
+            if alive[j]:
+                out[s.name] = (np.stack(results[j]), fps)
+        return out

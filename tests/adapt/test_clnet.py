@@ -81,7 +81,7 @@ def test_clnet_tracker_rollouts(golden, clnet_params, synthetic_video, dudek, na
     trk = runner.SequenceTracker(cfg, clnet_params)
     frames, gt = synthetic_video
     boxes, _ = trk.track(frames, gt[0])
-    assert bool(trk.state["adjusted"])
+    assert bool(trk.state.adjusted)
     # teacher-forced on every frame, from the reference's own previous state
     for i in range(1, len(frames)):  # the adjusted heads stay in the state
         forced = dict(trk.state, center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
@@ -166,17 +166,17 @@ def test_every_variant_runs_through_the_same_tracker(clnet_params, synthetic_vid
     boxes, scores = trk.track(frames[:5], gt[0])
     assert np.all(np.isfinite(boxes)) and np.all(np.isfinite(scores[1:]))
     base = clnet_params["heads"]
-    changed = any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(trk.state["heads"]),
+    changed = any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(trk.state.heads),
                                                         jax.tree.leaves(base)))
-    assert changed == (variant != "none") == bool(trk.state["adjusted"])
+    assert changed == (variant != "none") == bool(trk.state.adjusted)
 
 
 def test_tiny_target_keeps_base_params_and_is_flagged(clnet_params, synthetic_video):
     frames, _ = synthetic_video
     trk = runner.SequenceTracker(config("clnet_tiny"), clnet_params)
     trk.init(frames[0], [100, 100, 1.5, 40])  # thin: no anchor reaches IoU 0.6
-    assert not bool(trk.state["adjusted"])
-    for a, b in zip(jax.tree.leaves(trk.state["heads"]), jax.tree.leaves(clnet_params["heads"])):
+    assert not bool(trk.state.adjusted)
+    for a, b in zip(jax.tree.leaves(trk.state.heads), jax.tree.leaves(clnet_params["heads"])):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     box, score = trk.update(frames[1])
     assert np.all(np.isfinite(box)) and np.isfinite(score)

@@ -49,8 +49,8 @@ def test_r50_adaptation_uses_batch_statistics_and_gives_finite_nontrivial_delta(
     assert cfg.clnet.encoder_bn == "batch"
     trk = runner.SequenceTracker(cfg, r50_clnet)
     trk.init(frames[0], gt[0])
-    assert bool(trk.state["adjusted"])
-    base, adapted = r50_clnet["heads"], trk.state["heads"]
+    assert bool(trk.state.adjusted)
+    base, adapted = r50_clnet["heads"], trk.state.heads
     for level in ("rpn2", "rpn3", "rpn4"):
         for b in ("cls", "loc"):
             d = np.asarray(adapted[level][b]["w"] - base[level][b]["w"])
@@ -59,7 +59,7 @@ def test_r50_adaptation_uses_batch_statistics_and_gives_finite_nontrivial_delta(
     # batch statistics: the codes are normalised over the crop's own 25x25 positions, so the
     # latent of a level is the same after rescaling its hidden map (running statistics are not)
     fns = trk.fns
-    hidden = jax.jit(fns.search_hidden)(r50_clnet, trk.state["kernels"],
+    hidden = jax.jit(fns.search_hidden)(r50_clnet, trk.state.kernels,
                                         jnp.asarray(_search_crop(cfg, frames[0], gt[0])))
     h = hidden["rpn3"]["cls"][0]
     enc = r50_clnet["clnet"]["params"]["rpn3"]["cls"]["encoder"]
@@ -78,10 +78,11 @@ def test_r50_adaptation_uses_batch_statistics_and_gives_finite_nontrivial_delta(
 
 def _search_crop(cfg, frame, box):
     from clnet_jax.track import crop
-    from clnet_jax.track import tracker
+    from clnet_jax.model import geometry
     box = jnp.asarray(box, jnp.float32)
     center, size = box[:2] + (box[2:] - 1) / 2, box[2:]
     t = cfg.track
-    side = jnp.round(tracker.context_side(size, t.context_amount) * t.instance_size / t.exemplar_size)
+    s_z = geometry.context_side(size[0], size[1], t.context_amount)
+    side = jnp.round(geometry.search_side(s_z, t.exemplar_size, t.instance_size))
     return crop.crop_and_resize(jnp.asarray(frame), center, side, t.instance_size,
                                 crop.frame_mean_fill(jnp.asarray(frame)))

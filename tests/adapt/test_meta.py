@@ -247,7 +247,7 @@ def test_meta_variants_track_with_their_adapted_heads(clnet_params, synthetic_vi
     params = dict(clnet_params, clnet=gen)
     trk = runner.SequenceTracker(cfg, params)
     boxes, _ = trk.track(frames[:6], gt[0])
-    assert bool(trk.state["adjusted"]) and np.all(np.isfinite(boxes))
+    assert bool(trk.state.adjusted) and np.all(np.isfinite(boxes))
     moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
-                zip(jax.tree.leaves(trk.state["heads"]), jax.tree.leaves(clnet_params["heads"])))
+                zip(jax.tree.leaves(trk.state.heads), jax.tree.leaves(clnet_params["heads"])))
     assert moved > 1e-5

@@ -29,7 +29,7 @@ def test_modules_match_upstream(golden, tiny_params):
 
 def test_score_and_decoded_boxes_match_upstream(golden, tiny_params):
     from clnet_jax.model import anchors as A
-    from clnet_jax.track import tracker as T
+    from clnet_jax.model import decode as T
     g = golden["siamrpn_tiny"]
     cls = jnp.asarray(nhwc(g["cls"]))[0]
     loc = jnp.asarray(nhwc(g["loc"]))[0]

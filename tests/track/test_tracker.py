@@ -22,7 +22,7 @@ def test_teacher_forced_rollout(golden, tiny_params, synthetic_video):
     state = jax.jit(fns.init)(tiny_params, frames[0], g["init_box"])
     step = jax.jit(fns.step)
     for i in range(1, len(frames)):
-        forced = dict(state, center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
+        forced = state._replace(center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
                       size=jnp.asarray(g["track_pre_size"][i - 1], jnp.float32))
         _, box, score = step(tiny_params, forced, frames[i])
         assert _iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
@@ -167,9 +167,9 @@ def test_float64_clnet_tracker_follows_upstream_and_float32(clnet_params, synthe
         cfg = config("clnet_tiny", **common, **{"track.compute_dtype": "float64"})
         trk = runner.SequenceTracker(cfg, clnet_params)
         b64, _ = trk.track(frames, gt[0])
-        assert trk.state["center"].dtype == jnp.float64
-        assert trk.state["heads"]["rpn2"]["cls"]["w"].dtype == jnp.float64
-        assert bool(trk.state["adjusted"])
+        assert trk.state.center.dtype == jnp.float64
+        assert trk.state.heads["rpn2"]["cls"]["w"].dtype == jnp.float64
+        assert bool(trk.state.adjusted)
         s64, _ = trk.track(synthetic_video[0], synthetic_video[1][0])
     ref = np.loadtxt(f"{PARITY}/{dudek_file}", delimiter=",")
     assert np.abs(b64 - ref).max() <= 1e-3      # upstream float32 golden, 4 decimals
@@ -183,17 +183,18 @@ def _readapt_cfg(**kw):
 
 @pytest.mark.slow
 def test_readaptation_off_by_default_and_inert_when_never_due(clnet_params, synthetic_video):
-    """Off: the state has no re-adaptation fields. On with an unreachable score: the same
-    boxes as off, and a counter at zero."""
+    """Off: the state's re-adaptation fields are there but empty (samples of length 0). On
+    with an unreachable score: the same boxes as off, and a counter at zero."""
     frames, gt = synthetic_video
     off = runner.SequenceTracker(config("clnet_tiny", **{"clnet.label_sampler": "jax"}),
                                  clnet_params)
     b_off, _ = off.track(frames[:10], gt[0])
-    assert "readapted" not in off.state
+    assert all(a.shape[0] == 0 for a in jax.tree.leaves(off.state.readapt.samples))
+    assert int(off.state.readapt.count) == 0
     never = runner.SequenceTracker(_readapt_cfg(**{"track.readapt_score": 1.01}), clnet_params)
     b_never, _ = never.track(frames[:10], gt[0])
     np.testing.assert_array_equal(b_never, b_off)
-    assert int(never.state["readapted"]) == 0
+    assert int(never.state.readapt.count) == 0
 
 
 def test_readaptation_runs_every_n_frames_inside_one_jitted_step(clnet_params, synthetic_video):
@@ -205,20 +206,20 @@ def test_readaptation_runs_every_n_frames_inside_one_jitted_step(clnet_params, s
     params = fns.prepare(clnet_params)
     state = jax.jit(fns.init)(params, frames[0], gt[0])
     step = jax.jit(fns.step)
-    first_heads = state["heads"]
+    first_heads = state.heads
     changed = []
     for i in range(1, 11):
-        prev = state["heads"]
+        prev = state.heads
         state, box, _ = step(params, state, frames[i])
         moved = max(float(jnp.max(jnp.abs(a - b)))
-                    for a, b in zip(jax.tree.leaves(state["heads"]), jax.tree.leaves(prev)))
+                    for a, b in zip(jax.tree.leaves(state.heads), jax.tree.leaves(prev)))
         changed.append(moved > 0)
         assert np.all(np.isfinite(np.asarray(box)))
     assert changed == [False, False, True] * 3 + [False]
-    assert int(state["readapted"]) == 3
+    assert int(state.readapt.count) == 3
     # the re-adapted heads are not the first frame's, and differ from theta_0 as well
     assert any(float(jnp.max(jnp.abs(a - b))) > 0 for a, b in
-               zip(jax.tree.leaves(state["heads"]), jax.tree.leaves(first_heads)))
+               zip(jax.tree.leaves(state.heads), jax.tree.leaves(first_heads)))
 
 
 @pytest.mark.slow
