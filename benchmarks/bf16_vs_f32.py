@@ -28,23 +28,23 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
-from clnet_jax.evaluate import metrics
-from clnet_jax.track import runner
-from clnet_jax.train import step as train_step
-from clnet_jax.train import trainer  # noqa: E402
-from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.data import pipeline  # noqa: E402
+from clnet_jax.evaluate import metrics  # noqa: E402
+from clnet_jax.model import siamrpn as model_lib  # noqa: E402
+from clnet_jax.track import runner  # noqa: E402
+from clnet_jax.train import step as train_step  # noqa: E402
+from clnet_jax.train import trainer  # noqa: E402
 
 
 def train_losses(dtype: str, steps: int, data_dir: str) -> tuple[list[float], float]:
     cfg = config_lib.from_file(os.path.join(ROOT, "configs/demo.py"),
                                {"train.compute_dtype": dtype, "data.data_dir": data_dir})
-    c = trainer.stage_config(cfg, "base")
+    c = cfg
     mesh = jax.sharding.Mesh(np.array(jax.devices()[:1]), ("data",))
     state = train_step.init_state(c, "base", model_lib.init_params(c, jax.random.key(0)), 0)
     step = train_step.make_train_step(c, "base", mesh)
     stores, samples = trainer.train_source(c)
-    data = pipeline.make_iterator(stores, c, 0, c.train.groups_per_batch, steps, samples=samples)
+    data = pipeline.make_iterator(stores, c, 0, c.train.base.groups_per_batch, steps, samples=samples)
     losses, t0 = [], None
     for i in range(steps):
         batch = next(data)

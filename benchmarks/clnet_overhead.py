@@ -20,9 +20,9 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
+from clnet_jax.adapt import variants as variants_lib  # noqa: E402
 from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.track import tracker as tracker_lib  # noqa: E402
-from clnet_jax.adapt import variants as variants_lib  # noqa: E402
 
 
 def main() -> None:

@@ -22,15 +22,16 @@ import jax  # noqa: E402
 
 from clnet_jax import config as config_lib  # noqa: E402
 from clnet_jax.data import builders  # noqa: E402
+from clnet_jax.evaluate import base_vs_clnet, scoring  # noqa: E402
 from clnet_jax.evaluate import datasets as eval_data  # noqa: E402
-from clnet_jax.io import checkpoint  # noqa: E402
-from clnet_jax.train import experiment, trainer  # noqa: E402
+from clnet_jax.model import weights as weights_lib  # noqa: E402
+from clnet_jax.train import trainer  # noqa: E402
 
 PROBES = {
     "default": {},
-    "steps300": {"train.clnet_epochs": 3},
-    "lr_0.002": {"train.warmup_epochs": 0},
-    "support1": {"train.clnet_support_pairs": 1},
+    "steps300": {"train.clnet.epochs": 3},
+    "lr_0.002": {"train.clnet.warmup_epochs": 0},
+    "support1": {"clnet.support_pairs": 1},
     "no_mining": {"train.diverse_mining": False},
     "readapt": {"track.readapt": True},
     "meta_sgd": {"clnet.variant": "meta_sgd"},
@@ -49,13 +50,13 @@ def main(argv=None) -> None:
     ap.add_argument("--workdir", default="runs/demo_probe")
     ap.add_argument("--out", default="results/bench/demo_probe.json")
     args = ap.parse_args(argv)
-    base_params = checkpoint.load(args.base)[0]
+    base_params = weights_lib.load(args.base)[0]
     cfg0 = config_lib.from_file(args.config)
     d = cfg0.data
     src = builders.prepare(d.dataset, d.data_dir, d.manual_dir or None, d.builder_config)
     seqs = eval_data.from_source(src.as_data_source()[cfg0.train.eval_split])
     base_cfg = config_lib.from_file(args.config, {"clnet.variant": "none"})
-    base = experiment.evaluate_split(base_cfg, base_params, seqs, "base")
+    base = base_vs_clnet.evaluate_split(base_cfg, base_params, seqs, "base")
     rows, weights = {}, {}
     for name in args.probes.split(","):
         cfg = config_lib.from_file(args.config, PROBES[name])
@@ -69,8 +70,8 @@ def main(argv=None) -> None:
                                          base_params)
         weights[name] = params
         train_s = time.perf_counter() - t
-        r = experiment.evaluate_split(cfg, jax.tree.map(jax.numpy.asarray, params), seqs, name)
-        mean, lo, hi, n = experiment.paired_difference(r, base)
+        r = base_vs_clnet.evaluate_split(cfg, jax.tree.map(jax.numpy.asarray, params), seqs, name)
+        mean, lo, hi, n = scoring.paired_difference(r, base)
         rows[name] = {"settings": PROBES[name], "success_auc": r["success_auc"],
                       "first_iou": r["first_iou"], "minus_base": [mean, lo, hi], "sequences": n,
                       "train_s": train_s}

@@ -20,11 +20,10 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
-from clnet_jax.evaluate import runner as eval_runner  # noqa: E402
-from clnet_jax.track import runner  # noqa: E402
-from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 from clnet_jax.data import synthetic  # noqa: E402
+from clnet_jax.evaluate import runner as eval_runner  # noqa: E402
 from clnet_jax.evaluate.datasets import EvalSequence  # noqa: E402
+from clnet_jax.model import siamrpn as model_lib  # noqa: E402
 
 
 def main() -> None:

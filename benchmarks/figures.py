@@ -35,6 +35,7 @@ def _run(script: str, args: list[str], out: str) -> dict:
 
 def main() -> None:
     import jax
+
     from benchmarks import common
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reduced", action="store_true", help="tiny models (default on CPU)")

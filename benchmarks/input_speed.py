@@ -29,12 +29,12 @@ import json, os, resource, sys, time
 sys.path.insert(0, ROOT)
 from clnet_jax import config as C
 from clnet_jax.data import frames, pipeline
+from clnet_jax.data import prepare as prep
 cfg = C.from_file(os.path.join(ROOT, 'configs', 'siamrpn_r50.py'))
 cfg.data.workers, cfg.data.threads = WORKERS, THREADS
-cfg.train.pairs_per_group = PAIRS
 store = frames.FrameStore(STORE)
 t0 = time.perf_counter()
-it = pipeline.make_iterator([store], cfg, 0, GROUPS, BATCHES + 1)
+it = pipeline.make_iterator([store], cfg, 0, GROUPS, BATCHES + 1, pairs_per_group=PAIRS)
 next(it)
 first = time.perf_counter() - t0
 t1 = time.perf_counter()
@@ -103,6 +103,7 @@ def _dir_mib(path: str) -> float:
 def main() -> None:
     from benchmarks import common
     from clnet_jax.data import frames
+    from clnet_jax.data import prepare as prep
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--make_fixture", default=None, help="write the fixture here and exit")
     ap.add_argument("--layout", default="got10k")
@@ -128,7 +129,7 @@ def main() -> None:
         for storage in args.storage.split(","):
             data_dir = os.path.join(args.data_dir, os.path.basename(root.rstrip("/")))
             t = time.perf_counter()
-            store = frames.prepare(args.layout, data_dir, root, "train", storage,
+            store = prep.prepare(args.layout, data_dir, root, "train", storage,
                                    args.prepare_workers)
             prep = time.perf_counter() - t
             s = frames.FrameStore(store)

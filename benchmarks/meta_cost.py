@@ -4,7 +4,7 @@ variant, K and order, and the first-frame init cost in tracked frames.
     python benchmarks/meta_cost.py [--config demo] [--ks 1,3,5] [--out FILE.json]
 
 Random weights and a synthetic batch (no data loading), the config's CLNet-stage batch
-(``train.clnet_groups_per_batch`` groups of ``train.clnet_pairs_per_group`` pairs). Memory is
+(``train.clnet.groups_per_batch`` groups of ``train.clnet.pairs_per_group`` pairs). Memory is
 XLA's compiled temporary buffer size of the train step (``memory_analysis``): what grows
 with K. Init cost = median first-frame ``init`` time over median per-frame ``step`` time of
 the jitted tracker. Prints a table and writes JSON.
@@ -28,11 +28,10 @@ from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
 from clnet_jax import distributed  # noqa: E402
 from clnet_jax.adapt import variants as variants_lib  # noqa: E402
-from clnet_jax.io import checkpoint  # noqa: E402
 from clnet_jax.model import siamrpn as model_lib  # noqa: E402
+from clnet_jax.model import weights  # noqa: E402
 from clnet_jax.track import tracker as tracker_lib  # noqa: E402
 from clnet_jax.train import step as step_lib  # noqa: E402
-from clnet_jax.train import trainer  # noqa: E402
 
 
 def _batch(c, g: int, n: int) -> dict:
@@ -50,17 +49,17 @@ def _weights(cfg, base: str | None) -> dict:
     """Trained base weights (``--base``), else random ones (whose untrained BN statistics
     can make a CPU step several times slower than a trained model's)."""
     if base:
-        return jax.tree.map(jax.numpy.asarray, checkpoint.load(base)[0])
+        return jax.tree.map(jax.numpy.asarray, weights.load(base)[0])
     return model_lib.init_params(cfg, jax.random.key(0))
 
 
 def train_cost(cfg, iters: int, base: str | None = None) -> dict:
-    c = trainer.stage_config(cfg, "clnet")
+    c = cfg
     mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
     params = _weights(c, base)
     # placed as the trainer places them (an unplaced state costs a transfer per step)
     state = distributed.replicate(step_lib.init_state(c, "clnet", params, 0), mesh)
-    batch = distributed.global_batch(_batch(c, c.train.groups_per_batch, c.train.pairs_per_group),
+    batch = distributed.global_batch(_batch(c, c.train.clnet.groups_per_batch, c.train.clnet.pairs_per_group),
                                      mesh)
     step = step_lib.make_train_step(c, "clnet", mesh)
     compiled = step.program(0).lower(state, batch).compile()

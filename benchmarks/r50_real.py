@@ -53,13 +53,14 @@ def train(args, stage: str, workdir: str, steps: int, extra: list[str],
                 f"    return c\n")
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config", cfg_file,
            f"--config.data.dir={args.data_dir}", f"--config.data.data_dir={args.cache}",
-           f"--config.train.workdir={workdir}",
-           f"--config.train.groups_per_batch={args.groups}",
-           "--config.train.clnet_groups_per_batch=2", "--config.train.clnet_pairs_per_group=2",
+           f"--workdir={workdir}",
+           f"--config.train.base.groups_per_batch={args.groups}",
+           "--config.train.clnet.groups_per_batch=2", "--config.train.clnet.pairs_per_group=2",
            f"--config.train.steps_per_epoch={steps // 4 if stage == 'base' else steps}",
-           "--config.train.epochs=4", "--config.train.warmup_epochs=1",
+           "--config.train.base.epochs=4", "--config.train.base.warmup_epochs=1",
            f"--config.train.checkpoint_every={args.checkpoint_every}", "--config.train.log_every=1",
-           "--config.train.clnet_epochs=1", "--config.clnet.variant=clnet", *extra]
+           "--config.train.clnet.epochs=1", "--config.train.clnet.warmup_epochs=1",
+           "--config.clnet.variant=clnet", *extra]
     log = open(os.path.join(args.work, f"{stage}.log"), "a")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=args.work,
@@ -81,6 +82,7 @@ def checkpoint_cost(work: str, config: str) -> dict:
     """Save / restore seconds and bytes of the r50 base train state (params + SGD state)."""
     import jax
     import orbax.checkpoint as ocp
+
     from clnet_jax import config as config_lib
     from clnet_jax.model import siamrpn as model_lib
     from clnet_jax.train import step as ts
@@ -108,8 +110,7 @@ def config_path(name: str) -> str:
 
 
 def main() -> None:
-    from benchmarks import common
-    from benchmarks import train_speed
+    from benchmarks import common, train_speed
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data_dir", required=True, help="folders of real videos, comma-separated")
     ap.add_argument("--config", default="siamrpn_r50", help="(siamrpn_tiny: a quick check)")

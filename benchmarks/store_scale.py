@@ -5,7 +5,7 @@
 ``--fraction 1`` is the official mixture's full size (``MIXTURE``: ~1.6 M tracks, ~8.6 M
 (frame, object) records); 0.1 finishes in minutes on 2 cores. Payloads are small JPEGs (a
 64x64 frame; the index, shard and track structure are what a real preparation writes, through
-:func:`clnet_jax.data.frames.write_store`). Measured, each in a fresh process:
+:func:`clnet_jax.data.prepare.write_store`). Measured, each in a fresh process:
 
 * **listing**: the layout readers on annotation files written in the published layouts at the
   same fraction (ImageNet DET XML files, COCO's instances JSON with polygons, the YouTube-BB
@@ -73,7 +73,7 @@ def payload(k: int) -> bytes:
 
 
 class PayloadTrack:
-    """A track of ``length`` records of generated payload (frames.write_store's protocol);
+    """A track of ``length`` records of generated payload (prepare.write_store's protocol);
     pickles as three numbers, so planning a million of them stays cheap."""
 
     def __init__(self, name: str, length: int, k: int):
@@ -98,7 +98,7 @@ def track_lengths(tracks: int, records: int, seed: int) -> np.ndarray:
 
 def write_stores(out: str, fraction: float, workers: int) -> dict:
     """The scaled stores and the reference one; returns name -> (path, prepare seconds)."""
-    from clnet_jax.data import frames
+    from clnet_jax.data import prepare as prep
     specs = {name: (max(1, round(t * fraction)), max(1, round(r * fraction)))
              for name, (t, r) in MIXTURE.items()}
     specs["reference"] = REFERENCE
@@ -108,7 +108,7 @@ def write_stores(out: str, fraction: float, workers: int) -> dict:
         tracks = [PayloadTrack(f"{name}/{j}", int(n), j)
                   for j, n in enumerate(track_lengths(t, r, i))]
         t0 = time.perf_counter()
-        frames.write_store(path, tracks, "full", workers, desc=f"write {name}")
+        prep.write_store(path, tracks, "full", workers, desc=f"write {name}")
         done[name] = (path, time.perf_counter() - t0)
         print(f"wrote {name}: {t:,} tracks, {r:,} records in {done[name][1]:.0f} s", flush=True)
     return done
@@ -194,11 +194,11 @@ import json, os, resource, sys, time
 V = json.loads(sys.argv[1])
 """ + PROC + """
 sys.path.insert(0, V['root'])
-from clnet_jax.data import frames
+from clnet_jax.data import prepare as prep
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 before = rss()
 t = time.perf_counter()
-tracks, problems = frames.list_tracks(V['dataset'], V['source'], V['split'])
+tracks, problems = prep.list_tracks(V['dataset'], V['source'], V['split'])
 dt = time.perf_counter() - t
 held = rss() - before
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -221,7 +221,6 @@ from clnet_jax import config as C
 from clnet_jax.data import frames, pipeline
 cfg = C.from_file(os.path.join(V['root'], 'configs', 'siamrpn_r50.py'))
 cfg.data.workers, cfg.data.threads = V['workers'], V['threads']
-cfg.train.pairs_per_group = 1
 t = time.perf_counter()
 stores = [frames.FrameStore(p) for p in V['paths']]
 load_s = time.perf_counter() - t

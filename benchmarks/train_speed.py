@@ -26,10 +26,8 @@ from benchmarks import common
 from clnet_jax import config as C
 from clnet_jax.model import siamrpn as M
 from clnet_jax.train import step as TS
-from clnet_jax.train import trainer
-cfg = C.from_file(CONFIG, {'train.groups_per_batch': GROUPS, 'train.compute_dtype': DTYPE})
-c = trainer.stage_config(cfg, STAGE)
-c.train.pairs_per_group = PAIRS
+c = C.from_file(CONFIG, {f'train.{STAGE}.groups_per_batch': GROUPS,
+                         f'train.{STAGE}.pairs_per_group': PAIRS, 'train.compute_dtype': DTYPE})
 mesh = Mesh(np.array(jax.devices()[:DEVICES]), ('data',))
 params = M.init_params(c, jax.random.key(0))
 state = TS.init_state(c, STAGE, params, 0)

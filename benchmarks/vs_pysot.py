@@ -114,8 +114,7 @@ def run_side(side: str, args) -> dict:
                 out.append([float(v) for v in box])
     else:  # clnet_jax, reading the .pth without torch
         from clnet_jax import config as config_lib
-        from clnet_jax.io import convert
-        from clnet_jax.io import pth
+        from clnet_jax.io import convert, pth
         from clnet_jax.track import runner
         tree, arch, unmapped = convert.convert_state_dict(
             pth.flatten_state_dict(pth.load_pth(args.weights)))

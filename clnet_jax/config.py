@@ -1,8 +1,8 @@
 """Default configuration shared by the files in ``configs/`` (each returns a ConfigDict)."""
 from __future__ import annotations
 
+import json
 import os
-import sys
 
 import ml_collections
 
@@ -42,47 +42,17 @@ def resolve_path(path: str) -> str:
                             f"of the shipped names: {', '.join(shipped_configs())}")
 
 
-def command_argv(argv: list[str] | None = None, doc: str = "",
-                 flag_module: str | None = None) -> list[str]:
-    """A command's ``argv`` (default ``sys.argv``) with ``--config`` resolved; exits with the
-    error message where the config cannot be found. ``--help``/``-h`` prints ``doc`` and the
-    flags that ``flag_module`` defines, then exits 0 (absl's own ``--help`` exits 1)."""
-    argv = list(sys.argv if argv is None else argv)
-    if "--help" in argv[1:] or "-h" in argv[1:]:
-        from absl import flags
-        print(doc.strip() + "\n")
-        for module in (flag_module, "clnet_jax.distributed") if flag_module else ():
-            text = flags.FLAGS.module_help(module)
-            if text.strip():
-                print(text)
-        print("  --config.<key>=<value>: override any key of the config")
-        sys.exit(0)
-    try:
-        return argv[:1] + resolve_argv(argv[1:])
-    except FileNotFoundError as e:
-        sys.exit(f"error: {e}")
+STAGE_KEYS = ("epochs", "groups_per_batch", "pairs_per_group", "lr", "warmup_start_lr",
+              "warmup_epochs", "lr_end")
 
 
-def resolve_argv(argv: list[str]) -> list[str]:
-    """``argv`` with the value of ``--config`` resolved by :func:`resolve_path` (absl's config
-    flag then reads it from any working directory)."""
-    out = list(argv)
-    for i, arg in enumerate(out):
-        if arg.startswith("--config="):
-            out[i] = "--config=" + resolve_path(arg.split("=", 1)[1])
-        elif arg == "--config" and i + 1 < len(out):
-            out[i + 1] = resolve_path(out[i + 1])
-    return out
-
-
-# Keys added after runs and caches were written, with the value that reproduces what the
-# code did before they existed: a record without such a key means that value.
-ADDED_LATER = {"train.optimizer": "sgd", "train.clnet_support_pairs": -1,
-               "train.clnet_warmup_epochs": -1,
-               "clnet.meta_steps": 1, "clnet.meta_first_order": False,
-               "clnet.meta_inner_loss": "rpn", "clnet.meta_adapt": "head",
-               "track.readapt": False, "track.readapt_score": 0.95, "track.readapt_every": 10,
-               "data.dir": "", "data.holdout": "", "data.holdout_every": 0}
+def stage_config(epochs: int, groups_per_batch: int, pairs_per_group: int, lr: float = 0.005,
+                 warmup_start_lr: float = 0.001, warmup_epochs: int = 5,
+                 lr_end: float = 0.0005) -> ml_collections.ConfigDict:
+    """A training stage's schedule and batch (``train.base``, ``train.clnet``)."""
+    return ml_collections.ConfigDict(dict(
+        epochs=epochs, groups_per_batch=groups_per_batch, pairs_per_group=pairs_per_group,
+        lr=lr, warmup_start_lr=warmup_start_lr, warmup_epochs=warmup_epochs, lr_end=lr_end))
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -119,7 +89,14 @@ def base_config() -> ml_collections.ConfigDict:
         # K inner steps, first-order (FOMAML) or second-order meta-gradients, the inner loss
         # ('rpn': cls + 1.2 loc; 'cls') and what adapts ('head': theta_1 and fusion weights;
         # 'theta1': theta_1 only)
-        meta_steps=1, meta_first_order=False, meta_inner_loss="rpn", meta_adapt="head"))
+        meta_steps=1, meta_first_order=False, meta_inner_loss="rpn", meta_adapt="head",
+        # how the CLNet stage trains the generator: train_theta0 lets the loss reach theta_0
+        # (default: detached); train_fusion also trains the base fusion weights (research
+        # option: the official code freezes them and learns only their per-video change);
+        # support_pairs: pairs of a group the adaptation sees, the loss scored on the others
+        # (0: all pairs both ways, the official recipe; -1: the variant's default, 1 for the
+        # meta-learned variants)
+        train_theta0=False, train_fusion=False, support_pairs=-1))
     # Training reads frame-level stores (clnet_jax/data/frames.py), prepared on first use
     # with prepare_workers processes (0: all cores). storage: 'crop511' (pysot's pre-crops,
     # default for real datasets) or 'full' (default for synthetic). workers: grain worker
@@ -138,36 +115,28 @@ def base_config() -> ml_collections.ConfigDict:
         search_shift=64, search_scale=0.18, colour=1.0, blur=0.2, threads=2,
         storage="", workers=0, prepare_workers=0, mixture=ml_collections.ConfigDict(),
         dir="", holdout="", holdout_every=0))
-    # Upstream schedule: 20 epochs, warm-up 0.001 -> 0.005 over 5, log decay to 0.0005.
-    # pysot's build_opt_lr: backbone frozen (BN in inference mode) until backbone_train_epoch,
-    # then backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
+    # Training, shared by both stages. pysot's build_opt_lr: the backbone is frozen (BN in
+    # inference mode) until backbone_train_epoch of the base stage, then
+    # backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
     # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
     # `python -m clnet_jax.io.convert resnet50.model DIR` (ImageNet start, as upstream).
-    # clnet_train_fusion: also train the base fusion weights in the CLNet stage (research
-    # option; the official code freezes them and learns only their per-video change).
-    # clnet_groups_per_batch: groups per step of the CLNet stage (0: groups_per_batch).
-    # clnet_support_pairs: pairs of a group the adaptation sees, the loss scored on the
-    # others (0: all pairs both ways, the official recipe; -1: the variant's default, 1 for
-    # the meta-learned variants).
-    # clnet_warmup_epochs: warm-up epochs of the CLNet stage (-1: the base's warmup_epochs,
-    # at most clnet_epochs; a one-epoch stage then runs wholly at warmup_start_lr).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
     # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
-    # with L2 weight decay) or 'adamw' (a departure for models trained from scratch).
+    # with L2 weight decay) or 'adamw' (for models trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
-        stages=["base"], workdir="runs/default", init_checkpoint="", seed=0,
-        epochs=20, steps_per_epoch=1000, groups_per_batch=16, pairs_per_group=1,
-        lr=0.005, warmup_start_lr=0.001, warmup_epochs=5, lr_end=0.0005,
+        stages=["base"], init_checkpoint="", seed=0, steps_per_epoch=1000,
         optimizer="sgd", momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
-        pretrained_backbone="",
-        clnet_pairs_per_group=16, clnet_groups_per_batch=0, clnet_epochs=0, clnet_train_theta0=False,
-        clnet_train_fusion=False, clnet_support_pairs=-1, clnet_warmup_epochs=-1,
-        compute_dtype="float32",
-        diverse_mining=True, checkpoint_every=500, keep_checkpoints=3, log_every=10,
-        eval_after=False, eval_split="test"))
+        pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
+        checkpoint_every=500, keep_checkpoints=3, log_every=10,
+        eval_after=False, eval_split="test",
+        # One sub-config per stage, one schema (STAGE_KEYS). The upstream schedule: warm-up
+        # from warmup_start_lr to lr over warmup_epochs, then log decay to lr_end. The CLNet
+        # stage draws its groups as the paper does: pairs_per_group pairs of one sequence.
+        base=stage_config(epochs=20, groups_per_batch=16, pairs_per_group=1),
+        clnet=stage_config(epochs=20, groups_per_batch=16, pairs_per_group=16)))
     return c
 
 
@@ -187,9 +156,11 @@ CHOICES = {
     "train.compute_dtype": ("float32", "bfloat16"),
 }
 AT_LEAST = {"track.readapt_every": 1, "clnet.meta_steps": 0, "clnet.mining_negatives": 0,
-            "train.steps_per_epoch": 1, "train.epochs": 0, "train.groups_per_batch": 1,
-            "train.pairs_per_group": 1, "train.clnet_pairs_per_group": 1,
-            "data.workers": 0, "data.prepare_workers": 0, "data.holdout_every": 0}
+            "clnet.support_pairs": -1, "train.steps_per_epoch": 1,
+            "data.workers": 0, "data.prepare_workers": 0, "data.holdout_every": 0,
+            **{f"train.{st}.{k}": low for st in ("base", "clnet")
+               for k, low in (("epochs", 1), ("groups_per_batch", 1), ("pairs_per_group", 1),
+                              ("warmup_epochs", 0))}}
 STAGES = ("base", "clnet")
 
 
@@ -223,6 +194,14 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     stages = _dotted(cfg, "train.stages")
     if stages is not _MISSING and (not stages or any(s not in STAGES for s in stages)):
         problems.append(f"train.stages={list(stages)!r}: a non-empty list of {', '.join(STAGES)}")
+    for st in STAGES:
+        sc = _dotted(cfg, f"train.{st}")
+        if isinstance(sc, ml_collections.ConfigDict):
+            if set(sc.keys()) != set(STAGE_KEYS):
+                problems.append(f"train.{st}: keys {sorted(sc.keys())}, expected {list(STAGE_KEYS)}")
+            elif sc.warmup_epochs > sc.epochs:
+                problems.append(f"train.{st}.warmup_epochs={sc.warmup_epochs} exceeds "
+                                f"train.{st}.epochs={sc.epochs}")
     if (_dotted(cfg, "track.compute_dtype") == "float64"
             and _dotted(cfg, "track.winograd") == "on"):
         problems.append("track.winograd='on' with track.compute_dtype='float64': the Winograd "
@@ -230,6 +209,47 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     if problems:
         raise ValueError(f"config {cfg.get('name', '')!r}: " + "; ".join(problems))
     return cfg
+
+
+# What a stage's training does not depend on: the config's name and testbed settings, where
+# inputs are read from (paths), how often it logs and checkpoints, what runs after it, how
+# many processes load data, and the constants that act at tracking time only.
+NOT_DECIDING = {"name": None, "ablation": None,
+                "train": ("init_checkpoint", "pretrained_backbone", "log_every",
+                          "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
+                          "stages"),
+                "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers")}
+# The tracking constants that training reads: crop sizes and context (crops, anchor targets).
+TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_amount")
+
+
+def run_settings(cfg: ml_collections.ConfigDict, stage: str) -> dict:
+    """What decides a stage's training run, as flat dotted keys: resuming a checkpoint or
+    reusing a cached run under other values would silently mix two runs. The base stage
+    does not read the ``clnet`` section, ``train.clnet`` or diverse mining; the CLNet stage
+    reads everything, the base's settings included (they decide the weights it starts
+    from)."""
+    d = cfg.to_dict()
+    d["track"] = {k: v for k, v in d["track"].items() if k in TRAINING_TRACK_KEYS}
+    if stage == "base":
+        d.pop("clnet", None)
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("clnet", "diverse_mining")}
+    flat = {}
+    for section, values in d.items():
+        drop = NOT_DECIDING.get(section, ())
+        if drop is None:
+            continue
+        if not isinstance(values, dict):
+            flat[section] = values
+            continue
+        for k, v in values.items():
+            if k in drop:
+                continue
+            if isinstance(v, dict) and section == "train":  # the stage sub-configs
+                flat.update({f"train.{k}.{kk}": vv for kk, vv in v.items()})
+            else:
+                flat[f"{section}.{k}"] = v
+    return json.loads(json.dumps(flat, default=str))
 
 
 def tiny_model(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -270,9 +290,8 @@ def score_size(c: ml_collections.ConfigDict) -> int:
 
 
 def arch_from_config(c: ml_collections.ConfigDict) -> dict:
-    m = c.model
-    return dict(width=m.width, blocks=list(m.blocks), used_layers=list(m.used_layers),
-                neck_channels=m.neck_channels, hidden=m.hidden)
+    """The architecture a checkpoint records (``arch.json``): the fields of ``cfg.model``."""
+    return {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in c.model.items()}
 
 
 def check_arch(c: ml_collections.ConfigDict, arch: dict, where: str) -> None:
@@ -319,30 +338,6 @@ def set_dotted(cfg: ml_collections.ConfigDict, key: str, value) -> None:
     """cfg['a.b'] = value, refusing keys that do not exist (with the valid names)."""
     node, last = _parent(cfg, key)
     node[last] = value
-
-
-def check_overrides(argv: list[str], default_path: str) -> str | None:
-    """Validates ``--config.a.b=value`` flags against the config file before absl parses them.
-
-    Returns an error message naming the valid keys, or None when every key exists.
-    """
-    path, keys = default_path, []
-    for i, arg in enumerate(argv):
-        if arg.startswith("--config="):
-            path = arg.split("=", 1)[1]
-        elif arg == "--config" and i + 1 < len(argv):
-            path = argv[i + 1]
-        elif arg.startswith("--config."):
-            keys.append(arg[len("--config."):].split("=", 1)[0])
-    if not keys:
-        return None
-    cfg = from_file(path)
-    for key in keys:
-        try:
-            _parent(cfg, key)
-        except KeyError as e:
-            return e.args[0]
-    return None
 
 
 def training_mixture(samples: dict[str, int], root: str = "/data") -> ml_collections.ConfigDict:

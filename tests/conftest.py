@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from clnet_jax import config as config_lib
-from clnet_jax.io import convert
+from clnet_jax.model import weights
 from clnet_jax.track import runner
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,7 +56,7 @@ def weights_dir(tmp_path_factory):
     out = {}
     for kind, src in (("siamrpn", "siamrpn_tiny.pth"), ("clnet", "clnet_tiny.pth")):
         d = str(tmp_path_factory.mktemp(kind) / "w")
-        assert convert.main([os.path.join(PARITY, src), d]) == 0
+        weights.convert_checkpoint(os.path.join(PARITY, src), d)
         out[kind] = d
     return out
 

@@ -30,7 +30,6 @@ def test_model_flops_counts_convs_and_matmuls_exactly():
 
 
 def test_store_scale_track_lengths_hold_the_official_counts():
-    import numpy as np
     from benchmarks import store_scale
     for tracks, records in store_scale.MIXTURE.values():
         n = store_scale.track_lengths(tracks // 100, records // 100, 0)
@@ -43,6 +42,7 @@ def test_store_scale_runs_end_to_end(tmp_path):
     """A tiny fraction: every store and listing row is written with its figures, and the
     stores hold the counts the rows report."""
     import json
+
     from benchmarks import store_scale
     out = tmp_path / "s.json"
     store_scale.main(["--fraction", "0.0005", "--workers", "2", "--batches", "2",

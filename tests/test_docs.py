@@ -79,7 +79,7 @@ def bindir(tmp_path_factory):
 
 def test_every_block_runs_or_says_why_not():
     for doc in DOCS:
-        for lang, code, skip in blocks(doc):
+        for lang, _code, skip in blocks(doc):
             if lang in ("bash", "python"):
                 assert skip is None or len(skip) > 10, f"{doc}: a skip needs its reason"
             else:

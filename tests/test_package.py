@@ -65,8 +65,15 @@ def test_version_is_exported():
 
 
 def test_public_api_is_importable_from_the_top():
-    from clnet_jax import (REGISTRY, SequenceTracker, Variant, from_file, get_variant,
-                           load_params, make_tracker)
+    from clnet_jax import (
+        REGISTRY,
+        SequenceTracker,
+        Variant,
+        from_file,
+        get_variant,
+        load_params,
+        make_tracker,
+    )
     assert "clnet" in REGISTRY and callable(make_tracker) and callable(load_params)
     assert get_variant("meta_sgd") is REGISTRY["meta_sgd"] and isinstance(REGISTRY["none"], Variant)
     assert SequenceTracker.__name__ == "SequenceTracker" and callable(from_file)
@@ -87,8 +94,8 @@ def _modules() -> dict[str, str]:
     return out
 
 
-def test_no_import_cycles():
-    """Module-level and function-level imports alike: no module reaches itself."""
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports, at module level or inside functions."""
     mods = _modules()
     graph = {m: set() for m in mods}
     for m, path in mods.items():
@@ -102,6 +109,49 @@ def test_no_import_cycles():
             elif isinstance(node, ast.Import):
                 graph[m].update(a.name for a in node.names if a.name in mods)
         graph[m] -= {m, "clnet_jax"}
+    return graph
+
+
+# The pipeline's layers, lowest first: a module may import its own layer's modules and
+# those of lower layers, never a higher layer or a sibling at the same height.
+LAYERS = {"config": 0, "distributed": 0, "data": 0, "configs": 1, "io": 1, "model": 2,
+          "adapt": 3, "track": 4, "train": 5, "evaluate": 5, "deploy": 5, "experiments": 6,
+          "commands": 7}
+
+
+def _layer(module: str) -> str:
+    return module.split(".")[1]
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``a -> b`` for every import of a module from a higher layer or a sibling layer (the
+    package root, which only re-exports names lazily, is left out)."""
+    return sorted(f"{m} -> {d}" for m, deps in graph.items() if m != "clnet_jax"
+                  for d in deps if _layer(d) != _layer(m)
+                  and LAYERS[_layer(d)] >= LAYERS[_layer(m)])
+
+
+def test_imports_follow_the_pipeline_layers():
+    """io -> model -> adapt -> track -> train, evaluate, deploy -> experiments -> commands,
+    with config, distributed and data below: no import runs upward or sideways."""
+    graph = _import_graph()
+    layers = {_layer(m) for m in graph if m != "clnet_jax"}
+    assert layers <= set(LAYERS), f"a new subpackage needs its layer: {sorted(layers - set(LAYERS))}"
+    bad = layer_violations(graph)
+    assert not bad, "imports against the layers:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_reports_upward_and_sideways_imports():
+    graph = {"clnet_jax.model.x": {"clnet_jax.train.step", "clnet_jax.io.pth"},
+             "clnet_jax.train.step": {"clnet_jax.evaluate.scoring", "clnet_jax.train.trainer"},
+             "clnet_jax.commands.train": {"clnet_jax.train.step"}}
+    assert layer_violations(graph) == ["clnet_jax.model.x -> clnet_jax.train.step",
+                                       "clnet_jax.train.step -> clnet_jax.evaluate.scoring"]
+
+
+def test_no_import_cycles():
+    """Module-level and function-level imports alike: no module reaches itself."""
+    graph = _import_graph()
     state: dict[str, int] = {}
 
     def visit(m, path):
@@ -119,7 +169,8 @@ def test_no_import_cycles():
 
 def test_every_module_imports():
     for m in pkgutil.walk_packages(clnet_jax.__path__, "clnet_jax."):
-        if not m.name.endswith(".cli"):  # each defines absl flags: run below, one per process
+        if not m.name.startswith("clnet_jax.commands."):  # each defines absl flags: run
+            # below, one per process
             importlib.import_module(m.name)
 
 
@@ -135,7 +186,7 @@ def test_console_scripts_answer_help(script, tmp_path):
 
 def test_a_missing_config_is_named_with_the_shipped_ones(tmp_path):
     code = ("import sys; sys.argv = ['clnet-train', '--config', 'no_such_config']; "
-            "from clnet_jax.train.cli import run; run()")
+            "from clnet_jax.commands.train import run; run()")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode != 0

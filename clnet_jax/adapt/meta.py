@@ -25,7 +25,7 @@ per-frame cost at zero.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -34,24 +34,20 @@ from clnet_jax.model import losses as losses_lib
 from clnet_jax.model import siamrpn as model_lib
 
 Array = jnp.ndarray
-ADAPT = ("head", "theta1")
-INNER_LOSSES = ("rpn", "cls")
 
 
-def meta_settings(cfg) -> tuple[int, bool, str, str]:
-    """(K, first_order, inner loss, what adapts) from ``cfg.clnet``, validated."""
+class MetaSettings(NamedTuple):
+    steps: int          # K inner steps
+    first_order: bool   # FOMAML: no second-order terms in the meta-gradient
+    inner_loss: str     # 'rpn' (cls + 1.2 loc) or 'cls'
+    adapt: str          # 'head' (theta_1 and fusion weights) or 'theta1'
+
+
+def meta_settings(cfg) -> MetaSettings:
+    """The meta-learned variants' settings from ``cfg.clnet`` (validated at load)."""
     c = cfg.clnet
-    steps = int(c.get("meta_steps", 1))
-    first_order = bool(c.get("meta_first_order", False))
-    loss = c.get("meta_inner_loss", "rpn")
-    adapt = c.get("meta_adapt", "head")
-    if steps < 0:
-        raise ValueError(f"clnet.meta_steps must be >= 0, got {steps}")
-    if loss not in INNER_LOSSES:
-        raise ValueError(f"clnet.meta_inner_loss must be one of {INNER_LOSSES}, got {loss!r}")
-    if adapt not in ADAPT:
-        raise ValueError(f"clnet.meta_adapt must be one of {ADAPT}, got {adapt!r}")
-    return steps, first_order, loss, adapt
+    return MetaSettings(int(c.meta_steps), bool(c.meta_first_order), c.meta_inner_loss,
+                        c.meta_adapt)
 
 
 def split_heads(heads: dict, adapt: str) -> tuple[dict, dict]:
@@ -110,7 +106,7 @@ def adapt_heads(start: dict, step_sizes: dict, hidden_maps: dict, targets: tuple
 
 def _filled(cfg, per_element: bool, value: float) -> dict:
     """A tree of the adapted tensors' structure: full arrays, or one scalar per tensor."""
-    adapt = meta_settings(cfg)[3]
+    adapt = meta_settings(cfg).adapt
     shapes, _ = split_heads(model_lib.heads_shapes(cfg), adapt)
     is_shape = lambda s: isinstance(s, tuple)
     return jax.tree.map(lambda s: jnp.full(s if per_element else (), value, jnp.float32),

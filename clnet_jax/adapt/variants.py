@@ -38,7 +38,7 @@ class Variant(NamedTuple):
     train_generate: Optional[Callable] = None
     # Pairs of a training group the adaptation sees (support); the loss is scored on the
     # others (query). 0: all pairs both ways, as the official CLNet code trains.
-    # train.clnet_support_pairs (>= 0) overrides it; -1 keeps this default.
+    # clnet.support_pairs (>= 0) overrides it; -1 keeps this default.
     support_pairs: int = 0
 
 
@@ -66,10 +66,7 @@ def encoder_batch_stats(cfg) -> bool:
     The official tracker switches the encoder BN to training mode for the adaptation, so
     the codes are normalised over the first crop's own hidden map ('batch', the default).
     """
-    mode = cfg.clnet.get("encoder_bn", "batch")
-    if mode not in ("batch", "running"):
-        raise ValueError(f"clnet.encoder_bn must be 'batch' or 'running', got {mode!r}")
-    return mode == "batch"
+    return cfg.clnet.encoder_bn == "batch"
 
 
 def generate_clnet(base_heads, gen_params, hidden_maps, masks, targets, cfg, stats="mean_std"):
@@ -151,7 +148,7 @@ def generate_maml(base_heads, gen_params, hidden_maps, masks, targets, cfg):
     """MAML: a learned offset of the initialisation, then K steps with a learned step size
     per tensor."""
     p = gen_params["params"]
-    theta, rest = meta.split_heads(base_heads, meta.meta_settings(cfg)[3])
+    theta, rest = meta.split_heads(base_heads, meta.meta_settings(cfg).adapt)
     start = {**rest, **jax.tree.map(jnp.add, theta, p["offset"])}
     return meta.adapt_heads(start, p["lr"], hidden_maps, targets, cfg, _num_anchors(cfg))
 
@@ -196,24 +193,26 @@ def _init_clnet_sgd(key, cfg):
 
 
 REGISTRY: dict[str, Variant] = {
-    "none": Variant(generate_none, None),
-    "clnet": Variant(generate_clnet, _init_clnet, True, train_clnet),
-    "mean_only": Variant(generate_mean_only, lambda k, c: _init_clnet(k, c, (2, 1)), False,
-                         train_mean_only),
-    "mlp_no_latent": Variant(generate_mlp_no_latent, _init_mlp, False, train_mlp_no_latent),
-    "sgd_finetune": Variant(generate_sgd_finetune, None),
-    "meta_sgd": Variant(generate_meta_sgd, _init_meta_sgd, False,
-                        _without_stats(generate_meta_sgd), support_pairs=1),
-    "maml": Variant(generate_maml, _init_maml, False, _without_stats(generate_maml),
-                    support_pairs=1),
-    "clnet_sgd": Variant(generate_clnet_sgd, _init_clnet_sgd, False, train_clnet_sgd,
-                         support_pairs=1),
+    "none": Variant(generate_none, init_params=None),
+    "clnet": Variant(generate_clnet, init_params=_init_clnet, uses_checkpoint_generator=True,
+                     train_generate=train_clnet),
+    "mean_only": Variant(generate_mean_only, init_params=lambda k, c: _init_clnet(k, c, (2, 1)),
+                         train_generate=train_mean_only),
+    "mlp_no_latent": Variant(generate_mlp_no_latent, init_params=_init_mlp,
+                             train_generate=train_mlp_no_latent),
+    "sgd_finetune": Variant(generate_sgd_finetune, init_params=None),
+    "meta_sgd": Variant(generate_meta_sgd, init_params=_init_meta_sgd,
+                        train_generate=_without_stats(generate_meta_sgd), support_pairs=1),
+    "maml": Variant(generate_maml, init_params=_init_maml,
+                    train_generate=_without_stats(generate_maml), support_pairs=1),
+    "clnet_sgd": Variant(generate_clnet_sgd, init_params=_init_clnet_sgd,
+                         train_generate=train_clnet_sgd, support_pairs=1),
 }
 
 
 def support_pairs(cfg, variant: Variant) -> int:
     """How many pairs of a training group the adaptation sees (0: all, scored on all)."""
-    k = int(cfg.train.get("clnet_support_pairs", -1))
+    k = cfg.clnet.support_pairs
     return variant.support_pairs if k < 0 else k
 
 

@@ -3,9 +3,9 @@
 ``python train.py --config configs/demo.py`` generates the data (``synthetic/scenes_demo``:
 the testbed's scenes without the hard level, about a minute), trains the base tracker, then
 the CLNet generator on same-sequence groups with diverse mining, and ends with a base vs
-CLNet table on its test split. Sized for ~10 min on 2 cores.
+CLNet table with the paired CI on its test split.
 """
-from clnet_jax.config import base_config, miniature_crops, tiny_model
+from clnet_jax.config import base_config, miniature_crops, stage_config, tiny_model
 
 
 def get_config():
@@ -19,40 +19,26 @@ def get_config():
     c.data.frame_range = 20
     miniature_crops(c)
     # Tracking constants of the miniature, chosen on the testbed's validation split with its
-    # base of seed 0 (python -m clnet_jax.experiments.tune; docs/tune_tracking.json): +3.6
-    # points [+1.8, +5.7] over the upstream 0.05 / 0.42 (lr 0.38 stays; 12-point grid).
+    # base of seed 0 (clnet-tune; docs/benchmarks.md, "Tracking constants").
     c.track.penalty_k = 0.2
     c.track.window_influence = 0.3
-    c.train.workdir = "runs/demo"
     c.train.stages = ["base", "clnet"]
     c.train.eval_after = True
     # Scaled-down upstream schedule (same shape: warm-up, then log decay). Departure from
-    # upstream: AdamW instead of momentum SGD. Trained from scratch, the tiny model learns
-    # much faster with it: after 500 steps on the testbed, validation success AUC 42.2 %
-    # (AdamW, lr 0.002) vs 32.5 % (SGD, lr 0.01): +9.8 points [+4.5, +15.4]; AdamW at lr
-    # 0.005 gave 35.5 %, and a 64-channel neck and head 37.0 % at 1.7x the step time.
+    # upstream: AdamW instead of momentum SGD, which the tiny model trained from scratch
+    # learns much faster with (docs/benchmarks.md, "Demo recipe").
     c.train.optimizer = "adamw"
-    c.train.epochs = 8
-    c.train.warmup_epochs = 1
     c.train.steps_per_epoch = 100
-    c.train.lr = 0.002
-    c.train.warmup_start_lr = 0.0004
-    c.train.lr_end = 0.0002
     # Departure from upstream: no ImageNet backbone here, so every backbone layer trains
     # from step 0 (upstream: layer2-4 from epoch 10 of a pretrained ResNet-50).
     c.train.backbone_train_epoch = 0
     c.train.backbone_lr_mult = 1.0
     c.train.backbone_train_layers = ["stem", "layer1", "layer2", "layer3", "layer4"]
-    c.train.groups_per_batch = 16
-    c.train.pairs_per_group = 1
-    c.train.clnet_pairs_per_group = 4
-    c.train.clnet_groups_per_batch = 8
-    # CLNet stage: 300 steps (one warm-up epoch at 0.0004, then two decaying from 0.002).
-    # With 100 steps, all at the warm-up rate, the generator was undertrained and its
-    # adjustment hurt this short base: CLNet - base -3.7 [-7.0, -0.6] on the test split; 300
-    # steps on the same base +1.8 [-0.7, +4.4] (benchmarks/demo_probe.py,
-    # docs/bench/cpu_2core_2026-11-29/demo_probe.json; ~70 s more on 2 cores).
-    c.train.clnet_epochs = 3
+    schedule = dict(lr=0.002, warmup_start_lr=0.0004, lr_end=0.0002, warmup_epochs=1)
+    c.train.base = stage_config(epochs=8, groups_per_batch=16, pairs_per_group=1, **schedule)
+    # CLNet stage: 300 steps (one warm-up epoch at 0.0004, then two decaying from 0.002);
+    # groups of 4 pairs of one sequence
+    c.train.clnet = stage_config(epochs=3, groups_per_batch=8, pairs_per_group=4, **schedule)
     c.train.checkpoint_every = 100
     c.train.log_every = 10
     return c

@@ -14,22 +14,18 @@ The schedule is pysot's after its backbone unfreezes (epoch 10 on): layer2-4 tra
 tenth of the rate, BN on batch statistics, at a fifth of pysot's peak rate without warm-up
 and for a few short epochs, since the start is already a trained tracker.
 """
-from clnet_jax.config import base_config
+from clnet_jax.config import base_config, stage_config
 
 
 def get_config():
     c = base_config()
     c.name = "finetune"
     c.clnet.variant = "clnet"
-    c.train.workdir = "runs/finetune"
     c.train.stages = ["base", "clnet"]
-    c.train.epochs = 4
     c.train.steps_per_epoch = 250
-    c.train.warmup_epochs = 0
-    c.train.lr = 0.001
-    c.train.warmup_start_lr = 0.001
-    c.train.lr_end = 0.0001
     c.train.backbone_train_epoch = 0
-    c.train.clnet_epochs = 2
+    schedule = dict(lr=0.001, warmup_start_lr=0.001, lr_end=0.0001, warmup_epochs=0)
+    c.train.base = stage_config(epochs=4, groups_per_batch=16, pairs_per_group=1, **schedule)
+    c.train.clnet = stage_config(epochs=2, groups_per_batch=16, pairs_per_group=16, **schedule)
     c.train.checkpoint_every = 250
     return c

@@ -33,19 +33,18 @@ def get_config(recipe: str = "mixed"):
         raise ValueError(f"real:{recipe}: the base recipe is one of {', '.join(RECIPES)}")
     c = from_file("demo")
     c.name = "real" if recipe == "mixed" else f"real_{recipe}"
-    c.train.workdir = f"runs/{c.name}"
     c.data.holdout = ",".join(TEST + VALIDATION)
     c.data.holdout_every = 3
     c.train.eval_after = True
     # 600 base steps and 200 CLNet steps: the demo's schedule shortened to fit 15 minutes on
     # 2 cores with the real frames' preparation and evaluation
-    c.train.epochs = 6
-    c.train.clnet_epochs = 2
+    c.train.base.epochs = 6
+    c.train.clnet.epochs = 2
     if recipe == "mixed":
         # as many synthetic groups per mixture epoch as the 15 training sequences of the
         # real split give: half of the groups come from each
         c.data.mixture = ml_collections.ConfigDict({"synthetic": {"samples": 15}})
     if recipe == "synthetic":
-        c.train.epochs = 3
-        c.train.warmup_epochs = 0
+        c.train.base.epochs = 3
+        c.train.base.warmup_epochs = c.train.clnet.warmup_epochs = 0
     return c

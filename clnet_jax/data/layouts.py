@@ -28,7 +28,6 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Iterator, NamedTuple
 
-import cv2
 import numpy as np
 
 from clnet_jax.data import groundtruth

@@ -17,7 +17,7 @@ import cv2
 import grain
 import numpy as np
 
-from clnet_jax.data import frames
+from clnet_jax.data import frames, geometry
 
 
 class SkipSequence(Exception):
@@ -44,8 +44,7 @@ def context_crop(img: np.ndarray, box: np.ndarray, out_size: int, rng: np.random
     """
     x, y, w, h = (float(v) for v in box)
     cx, cy = x + w / 2, y + h / 2
-    p = context * (w + h)
-    k = exemplar / np.sqrt((w + p) * (h + p))  # crop pixels per frame pixel
+    k = geometry.crop_scale(geometry.context_side(w, h, context), exemplar)
     sx, sy = 1 + rng.uniform(-1, 1) * scale, 1 + rng.uniform(-1, 1) * scale
     dx, dy = rng.uniform(-1, 1) * shift, rng.uniform(-1, 1) * shift
     ax, ay = k / sx, k / sy
@@ -114,7 +113,7 @@ class GroupSampler:
     image comes from a random track of a store drawn by the mixture weights.
     """
 
-    def __init__(self, stores, cfg, mixture: Mixture | None = None):
+    def __init__(self, stores, cfg, mixture: Mixture | None = None, pairs_per_group: int = 1):
         self.stores = list(stores) if isinstance(stores, (list, tuple)) else [stores]
         for s in self.stores:
             if not len(s.tracks):
@@ -122,7 +121,7 @@ class GroupSampler:
         self.mixture = mixture or Mixture([1] * len(self.stores), 0)
         self.d = cfg.data
         self.t = cfg.track
-        self.n = cfg.train.pairs_per_group
+        self.n = pairs_per_group
 
     def __call__(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
         store = self.stores[self.mixture(index)]
@@ -186,7 +185,7 @@ class _Seeded:
 
 def make_iterator(stores, cfg, seed: int, groups_per_batch: int, num_batches: int,
                   process_index: int = 0, process_count: int = 1, start_batch: int = 0,
-                  samples: Sequence[int] | None = None):
+                  samples: Sequence[int] | None = None, pairs_per_group: int = 1):
     """A checkpointable grain iterator of this process's block of every global batch.
 
     Global batch s holds the groups s*G .. s*G + G - 1; process p draws the contiguous block
@@ -205,11 +204,11 @@ def make_iterator(stores, cfg, seed: int, groups_per_batch: int, num_batches: in
     start = process_index * local
     ds = (grain.MapDataset.range(start_batch * local, num_batches * local)
           .map(_GlobalIndex(local, groups_per_batch, start))
-          .map(_Seeded(GroupSampler(stores, cfg, mixture), seed))
+          .map(_Seeded(GroupSampler(stores, cfg, mixture, pairs_per_group), seed))
           .batch(local, drop_remainder=True))
     opts = grain.ReadOptions(num_threads=cfg.data.threads, prefetch_buffer_size=2 * local)
     it = ds.to_iter_dataset(opts)
-    workers = cfg.data.get("workers", 0)
+    workers = cfg.data.workers
     if workers:
         from absl import flags
         if not flags.FLAGS.is_parsed():  # grain reads absl flags; our entry points use argparse

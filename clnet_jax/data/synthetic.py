@@ -13,8 +13,6 @@ import numpy as np
 from clnet_jax.data.sequence import Sequence
 
 
-
-
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """A colourful sprite: blobs and stripes on a base colour."""
     img = np.empty((size, size, 3), np.uint8)

@@ -13,8 +13,8 @@ from collections import defaultdict
 import numpy as np
 from tqdm import tqdm
 
-from clnet_jax.track import runner
 from clnet_jax.evaluate.datasets import EvalSequence
+from clnet_jax.track import runner
 from clnet_jax.track.inputs import load_frame
 
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from clnet_jax import config as config_lib
+from clnet_jax.evaluate.vot import region_to_rect
 from clnet_jax.track import runner
 from clnet_jax.track.inputs import read_frame
-from clnet_jax.evaluate.vot import region_to_rect
 
 
 def region_to_box(region_points) -> np.ndarray:

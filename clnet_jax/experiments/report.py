@@ -19,33 +19,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from clnet_jax.evaluate import metrics  # noqa: E402
-from clnet_jax.data.scenes import LEVELS  # noqa: E402
 from clnet_jax.data.generators import level_of_name  # noqa: E402
+from clnet_jax.data.scenes import LEVELS  # noqa: E402
+from clnet_jax.evaluate import metrics  # noqa: E402
+from clnet_jax.evaluate.scoring import THRESHOLDS, paired_bootstrap, sequence_scores, verdict  # noqa: E402,F401
+from clnet_jax.experiments import cache  # noqa: E402
+from clnet_jax.experiments import rows as rows_lib  # noqa: E402
 from clnet_jax.track.inputs import load_frame  # noqa: E402
 
-ORDER = ["BT", "AN", "LE", "OS", "DM"]
-THRESHOLDS = np.linspace(0, 1, 21)
 GOALS = {"success_auc": 0.5, "first_iou": 0.8}
-
-
-# ------------------------------------------------------------------ per-sequence scores
-def sequence_scores(gt: np.ndarray, pred: np.ndarray) -> dict:
-    """Success curve, precision curve and first-tracked-frame IoU over the scored frames."""
-    gt, pred = np.asarray(gt, np.float64), np.asarray(pred, np.float64)
-    if len(gt) != len(pred):
-        raise ValueError(f"{len(pred)} result boxes for {len(gt)} ground-truth frames")
-    scored = np.all(np.isfinite(gt), 1)
-    scored[0] = False
-    if not scored.any():
-        return None
-    g, p = gt[scored], pred[scored]
-    with np.errstate(invalid="ignore"):
-        iou = np.nan_to_num(metrics.iou_got10k(p, g), nan=0.0)
-        ce = np.nan_to_num(metrics.center_error(p, g), nan=np.inf)
-    return {"success": np.mean(iou[:, None] > THRESHOLDS[None], 0),
-            "precision": np.mean(ce[:, None] <= metrics.PREC_THRESHOLDS[None], 0),
-            "first_iou": float(iou[0]) if scored[1] else np.nan}
 
 
 def score_table(per_seed: dict, rows: list[str], seqs) -> dict:
@@ -69,23 +51,8 @@ def score_table(per_seed: dict, rows: list[str], seqs) -> dict:
 
 
 # ------------------------------------------------------------------------ statistics
-def paired_bootstrap(diff: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a (seeds, sequences) array of paired differences and its 95 % CI, resampling
-    seeds and sequences (both with replacement)."""
-    rng = np.random.default_rng(seed)
-    s, n = diff.shape
-    means = [diff[rng.integers(0, s, s)][:, rng.integers(0, n, n)].mean() for _ in range(reps)]
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(lo), float(hi)
-
-
-def _verdict(mean_lo_hi) -> str:
-    _, lo, hi = mean_lo_hi
-    return "better" if lo > 0 else "worse" if hi < 0 else "undecided (CI contains 0)"
-
-
 def _mark(mean_lo_hi) -> str:
-    return {"better": " ▲", "worse": " ▼"}.get(_verdict(mean_lo_hi), "")
+    return {"better": " ▲", "worse": " ▼"}.get(verdict(mean_lo_hi), "")
 
 
 def levels_of(names: list[str]) -> dict[str, np.ndarray]:
@@ -98,15 +65,12 @@ def levels_of(names: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
-# Rows every other row is compared with, where evaluated: the base, more base training, the
-# paper's CLNet and the gradient baseline (at its tuned step size, and at the default one).
-REFERENCES = ("BT", "RT", "DM", "sgd_tuned", "sgd_finetune")
 
 
 def paired_differences(scores: dict, rows: list[str]) -> dict:
     """ref -> row -> level -> (mean, lo, hi) of the paired success-AUC difference."""
     out = {}
-    for ref in REFERENCES:
+    for ref in rows_lib.references():
         if ref not in scores:
             continue
         lv = levels_of(scores[ref]["names"])
@@ -189,8 +153,8 @@ def decided_ordering(diffs: dict, rows: list[str]) -> list[str]:
     """Sentences for what the CIs decide over all sequences; the rest is 'undecided'."""
     out = []
     for ref, d in diffs.items():
-        better = [r for r in rows if r in d and _verdict(d[r]["all"]) == "better"]
-        worse = [r for r in rows if r in d and _verdict(d[r]["all"]) == "worse"]
+        better = [r for r in rows if r in d and verdict(d[r]["all"]) == "better"]
+        worse = [r for r in rows if r in d and verdict(d[r]["all"]) == "worse"]
         undecided = [r for r in rows if r in d and r not in better + worse]
         out.append(f"against {ref}: better — {', '.join(better) or 'none'}; worse — "
                    f"{', '.join(worse) or 'none'}; undecided — {', '.join(undecided) or 'none'}")
@@ -264,8 +228,9 @@ def cost_lines(results: dict, splits: dict) -> list[str]:
     return lines + [""]
 
 
-def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
-    out_dir = cfg.ablation.report_dir
+def write(cfg, results: dict, splits: dict) -> dict:
+    out_dir = cache.report_dir(cfg)
+    paper = {n: r.paper for n, r in rows_lib.ROWS.items() if r.paper}
     os.makedirs(out_dir, exist_ok=True)
     rows, seeds = results["rows"], results["seeds"]
     partial = len(seeds) < len(cfg.ablation.seeds)
@@ -277,7 +242,7 @@ def write(cfg, results: dict, splits: dict, paper: dict) -> dict:
                                                     out_dir)
             sections += lines
     head = [
-        "# Ablation testbed (generated by `python -m clnet_jax.experiments.ablation`)", "",
+        "# Ablation testbed (generated by `clnet-ablation`)", "",
         f"Data: `{cfg.data.dataset}/{cfg.data.builder_config}`; tiny SiamRPN++ trained from "
         f"scratch; seeds {seeds} of {list(cfg.ablation.seeds)}"
         f"{' (PARTIAL: not every seed has run)' if partial else ''}. Scored on frames 2.. where "

@@ -8,7 +8,7 @@ table (success AUC, paired difference against the config's constants with a boot
 CI over sequences and seeds) and a JSON go to the report directory. The chosen point is then
 written into the testbed config by hand, with this file as its provenance.
 
-    python -m clnet_jax.experiments.tune --config configs/ablation.py [--seeds 0,1,2,3,4]
+    clnet-tune --config ablation [--seeds 0,1,2,3,4] [--what tracking|sgd_lr]
 
 ``--what sgd_lr`` tunes the gradient baseline's step size the same way (``sgd_finetune``'s
 ``clnet.sgd_lr``, its K steps on the first frame; ``docs/tune_sgd.json``): the chosen value
@@ -19,16 +19,15 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 import time
 
 import jax
 import numpy as np
 from tqdm import tqdm
 
-from clnet_jax import config as config_lib
 from clnet_jax.evaluate import datasets as eval_data
-from clnet_jax.experiments import ablation, report
+from clnet_jax.evaluate import scoring
+from clnet_jax.experiments import ablation, cache
 
 # Around the point chosen first (0.2 / 0.3 / 0.38, at the grid's edge in window_influence).
 GRID = {"penalty_k": [0.2, 0.35], "window_influence": [0.15, 0.22, 0.3], "lr": [0.25, 0.38, 0.55]}
@@ -45,7 +44,7 @@ def per_sequence_auc(boxes: dict, seqs: list) -> np.ndarray:
     """Success AUC of each sequence that has scored frames (NaN where none)."""
     out = []
     for q in seqs:
-        s = report.sequence_scores(q.gt, boxes[q.name])
+        s = scoring.sequence_scores(q.gt, boxes[q.name])
         out.append(np.nan if s is None else float(np.mean(s["success"])))
     return np.array(out)
 
@@ -84,7 +83,7 @@ def table(rows: list[dict], reference: dict, name: str = "upstream") -> list[str
     for r in sorted(rows, key=lambda r: -np.nanmean(r["auc"])):
         a = np.atleast_2d(r["auc"])
         ok = (np.isfinite(a) & np.isfinite(ref)).all(axis=0)  # same sequences in every seed
-        m, lo, hi = report.paired_bootstrap(100 * (a - ref)[:, ok])
+        m, lo, hi = scoring.paired_bootstrap(100 * (a - ref)[:, ok])
         lines.append("| " + " | ".join(str(r["point"][k]) for k in keys) + " | "
                      f"{100 * np.nanmean(a):.1f} | {m:+.1f} [{lo:+.1f}, {hi:+.1f}] |")
     return lines
@@ -96,29 +95,15 @@ def with_points(grid: dict, *extra: dict) -> list[dict]:
     return pts + [p for p in extra if p not in pts]
 
 
-def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--help" in argv or "-h" in argv:
-        print(__doc__)
-        return
-    path, seeds, what = "configs/ablation.py", None, "tracking"
-    for arg in ablation.joined_options(argv, ("--config", "--seeds", "--what")):
-        if arg.startswith("--config="):
-            path = arg.split("=", 1)[1]
-        elif arg.startswith("--seeds="):
-            seeds = [int(x) for x in arg.split("=", 1)[1].split(",") if x]
-        elif arg in ("--what=tracking", "--what=sgd_lr"):
-            what = arg.split("=", 1)[1]
-        else:
-            sys.exit(f"error: unknown argument {arg!r} (--config PATH, --seeds 0,1,..., "
-                     "--what tracking|sgd_lr)")
-    cfg = config_lib.from_file(path)
+def run(cfg, seeds: list[int] | None = None, what: str = "tracking") -> str:
+    """Tunes on the validation split with the bases of ``seeds``; writes the table's JSON
+    beside the testbed report and returns its path."""
     seeds = list(cfg.ablation.seeds) if seeds is None else seeds
     current = {k: cfg.track[k] for k in UPSTREAM}
-    cache = ablation.compilation_cache_dir(cfg, quick=False)
-    if cache:  # every point is one program per seed; the seeds share it
-        jax.config.update("jax_compilation_cache_dir", cache)
-    bases = [ablation.build_base(cfg, s) for s in seeds]
+    xla_cache = cache.compilation_cache_dir(cfg)
+    if xla_cache:  # every point is one program per seed; the seeds share it
+        jax.config.update("jax_compilation_cache_dir", xla_cache)
+    bases = [cache.build_base(cfg, s) for s in seeds]
     seqs = validation_split(cfg)
     if what == "sgd_lr":
         current = {"sgd_lr": cfg.clnet.sgd_lr}
@@ -130,14 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         grid, upstream, name = GRID, UPSTREAM, "tune_tracking.json"
     lines = table(rows, current, "config")
     print("\n".join(lines))
-    out = os.path.join(cfg.ablation.report_dir, name)
+    out = os.path.join(cache.report_dir(cfg), name)
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     with open(out, "w") as f:
-        json.dump({"seeds": seeds, "base_keys": [ablation.base_key(cfg, s) for s in seeds],
+        json.dump({"seeds": seeds, "base_keys": [cache.base_key(cfg, s) for s in seeds],
                    "grid": grid, "upstream": upstream, "config": current, "rows": rows,
                    "table": lines}, f, indent=1)
     print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()
+    return out

@@ -13,55 +13,9 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from clnet_jax.model import siamrpn as model_lib
-
 
 class CheckpointError(ValueError):
     """A weights directory that is missing, corrupt or of the wrong kind."""
-
-
-def _paths(tree: dict, prefix: str = "") -> set[str]:
-    out = set()
-    for k, v in tree.items():
-        p = f"{prefix}/{k}" if prefix else str(k)
-        out |= _paths(v, p) if isinstance(v, dict) else {p}
-    return out
-
-
-def expected_model_paths(arch: dict) -> set[str]:
-    """Every leaf path a checkpoint of this architecture must hold (base model + heads, or
-    the backbone alone for ``arch['kind'] == 'backbone'``)."""
-    if arch.get("kind") == "backbone":
-        net = model_lib.ResNet(arch["width"], tuple(arch["blocks"]),
-                               tuple(l for l in range(1, 5) if arch["blocks"][l - 1]))
-        img = jax.ShapeDtypeStruct((1, 127, 127, 3), np.float32)
-        shapes = jax.eval_shape(lambda a: net.init(jax.random.key(0), a), img)
-        return {f"model/{coll}/backbone/{p}" for coll, sub in shapes.items()
-                for p in _paths(sub)}
-    m = model_lib.SiamRPN(width=arch["width"], blocks=tuple(arch["blocks"]),
-                          used_layers=tuple(arch["used_layers"]),
-                          neck_channels=arch["neck_channels"], hidden=arch["hidden"])
-    z = jax.ShapeDtypeStruct((1, 127, 127, 3), np.float32)
-    x = jax.ShapeDtypeStruct((1, 255, 255, 3), np.float32)
-    shapes = jax.eval_shape(lambda a, b: m.init(jax.random.key(0), a, b), z, x)
-    paths = {"model/" + p for p in _paths(shapes)}
-    for l in arch["used_layers"]:
-        for b in model_lib.BRANCHES:
-            paths |= {f"heads/rpn{l}/{b}/w", f"heads/rpn{l}/{b}/b"}
-    return paths | {"heads/cls_weight", "heads/loc_weight"}
-
-
-def missing_parts(tree: dict, arch: dict) -> list[str]:
-    """Human-readable list of what a tree lacks for its architecture (empty if complete)."""
-    have = _paths(tree)
-    missing = sorted(expected_model_paths(arch) - have)
-    out = []
-    if missing:
-        what = "backbone" if arch.get("kind") == "backbone" else "base-model"
-        out.append(f"{len(missing)} {what} entries, e.g. {', '.join(missing[:5])}")
-    if arch.get("clnet") and "clnet" not in tree:
-        out.append("the CLNet encoders/decoders ('clnet')")
-    return out
 
 
 def _local_checkpointer() -> ocp.Checkpointer:
@@ -89,7 +43,9 @@ def save(directory: str, tree: dict, arch: dict) -> None:
 
 
 def load(directory: str) -> tuple[dict, dict]:
-    """Returns (tree of NumPy arrays, arch); clear errors for absent or corrupt data."""
+    """Returns (tree of NumPy arrays, arch); clear errors for absent or corrupt data.
+    Whether the tree is complete for its architecture is the model's to say
+    (:func:`clnet_jax.model.weights.load`)."""
     directory = os.path.abspath(directory)
     arch_file = os.path.join(directory, "arch.json")
     if not os.path.isfile(arch_file):
@@ -101,22 +57,7 @@ def load(directory: str) -> tuple[dict, dict]:
             tree = ckptr.restore(os.path.join(directory, "state"))
     except Exception as e:  # orbax raises many types for damaged files
         raise CheckpointError(f"{directory}: corrupt checkpoint ({type(e).__name__}: {e})") from e
-    tree = jax.tree.map(np.asarray, tree)
-    problems = missing_parts(tree, arch)
-    if problems:
-        raise CheckpointError(f"{directory}: incomplete checkpoint, missing " + "; ".join(problems))
-    return tree, arch
-
-
-def load_backbone(directory: str, width: int, blocks: list) -> dict:
-    """A backbone checkpoint (``python -m clnet_jax.io.convert resnet50.model DIR``) as
-    {'params': ..., 'batch_stats': ...}; a tracker checkpoint's backbone is accepted too."""
-    tree, arch = load(directory)
-    if arch.get("width") != width or list(arch.get("blocks", [])) != list(blocks):
-        raise CheckpointError(f"{directory}: backbone width {arch.get('width')} blocks "
-                              f"{arch.get('blocks')} do not match the config ({width}, {blocks})")
-    model = tree["model"]
-    return {"params": model["params"]["backbone"], "batch_stats": model["batch_stats"]["backbone"]}
+    return jax.tree.map(np.asarray, tree), arch
 
 
 def check_kind(tree: dict, want_clnet: bool, where: str = "checkpoint") -> None:

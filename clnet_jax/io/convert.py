@@ -1,6 +1,5 @@
-"""Upstream (pysot / CLNet) state dicts -> our param pytree, and the converter CLI.
-
-    python -m clnet_jax.io.convert SRC.pth OUT_DIR
+"""Upstream (pysot / CLNet) state dicts -> our param pytree (``clnet-convert`` writes it,
+checked against the model: :func:`clnet_jax.model.weights.convert_checkpoint`).
 
 The pytree has up to four parts: ``params`` and ``batch_stats`` of the Flax model, ``heads``
 (theta1 and fusion weights, see :mod:`clnet_jax.model.siamrpn`) and, for CLNet checkpoints,
@@ -9,9 +8,7 @@ block counts, hidden size) are inferred from the keys and written next to the we
 """
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from typing import Any
 
 import numpy as np
@@ -168,41 +165,5 @@ def convert_file(src: str) -> tuple[dict, dict, list[str]]:
     return convert_state_dict(flatten_state_dict(load_pth(src)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("src", help="upstream .pth (zip or legacy pickle, state dict or snapshot)")
-    ap.add_argument("out_dir", help="directory for the orbax checkpoint")
-    ap.add_argument("--allow-unmapped", action="store_true",
-                    help="write the checkpoint even if some keys could not be mapped")
-    args = ap.parse_args(argv)
-    from clnet_jax.io import checkpoint  # orbax import is slow; only the CLI needs it
-    try:
-        sd = flatten_state_dict(load_pth(args.src))
-        tree, arch, unmapped = convert_state_dict(sd)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    ignored = classifier_keys(sd)
-    if ignored:
-        print(f"backbone-only file: ignored the ImageNet classifier ({', '.join(ignored)})")
-    if unmapped:
-        print(f"{len(unmapped)} unmapped keys: " + ", ".join(unmapped[:20]), file=sys.stderr)
-        if not args.allow_unmapped:
-            return 3
-    problems = checkpoint.missing_parts(tree, arch)
-    if problems:
-        print("missing: " + "; ".join(problems), file=sys.stderr)
-        return 3
-    checkpoint.save(args.out_dir, tree, arch)
-    n = sum(np.size(v) for v in _leaves(tree))
-    print(f"wrote {args.out_dir}: {n:,} parameters, architecture {arch}")
-    return 0
-
-
-def _leaves(t):
-    for v in t.values():
-        yield from (_leaves(v) if isinstance(v, dict) else [v])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+class UnmappedKeys(ValueError):
+    """A state dict with keys that map to no parameter of the JAX model."""

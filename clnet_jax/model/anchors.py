@@ -11,7 +11,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from clnet_jax.model import geometry
+from clnet_jax.data import geometry
 
 
 def anchor_shapes(stride: int, ratios: Sequence[float], scales: Sequence[float]) -> np.ndarray:

@@ -10,9 +10,8 @@ produce head parameters as ordinary values.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import math
+from typing import Sequence
 
 import flax.linen as nn
 import jax
@@ -295,17 +294,24 @@ def rpn_outputs(heads: dict, hidden: dict) -> tuple[Array, Array]:
     return fuse_levels(cls, heads["cls_weight"]), fuse_levels(loc, heads["loc_weight"])
 
 
+ARCH_FIELDS = ("width", "blocks", "used_layers", "neck_channels", "hidden")
+
+
+def model_fields(model_cfg) -> dict:
+    """The :class:`SiamRPN` fields that ``cfg.model`` (or a checkpoint's ``arch.json``)
+    holds, as keyword arguments: the architecture is written once, in ``cfg.model``."""
+    return {k: tuple(model_cfg[k]) if isinstance(model_cfg[k], (list, tuple)) else model_cfg[k]
+            for k in ARCH_FIELDS}
+
+
 def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32") -> SiamRPN:
-    if dtype not in ("float32", "bfloat16", "float64"):
-        raise ValueError(f"compute_dtype must be 'float32', 'bfloat16' or 'float64', got {dtype!r}")
+    """The network of ``cfg.model`` (``axis_name``: BN synchronised over that mapped axis)."""
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("compute_dtype='float64' needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 "
                          "in the environment (or jax.config.update('jax_enable_x64', True) "
                          "before building the model); without it every array would silently "
                          "stay float32")
-    return SiamRPN(width=cfg.width, blocks=tuple(cfg.blocks), used_layers=tuple(cfg.used_layers),
-                   neck_channels=cfg.neck_channels, hidden=cfg.hidden, axis_name=axis_name,
-                   dtype=dtype)
+    return SiamRPN(**model_fields(cfg), axis_name=axis_name, dtype=dtype)
 
 
 def init_params(cfg, key) -> dict:

@@ -3,18 +3,19 @@ time (:class:`SequenceTracker`) or B of one frame size at a time (:class:`BatchT
 with one choice of the first-frame label sampler (:func:`host_labels`) for both."""
 from __future__ import annotations
 
+import time
 from typing import Iterable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import time
 
 from clnet_jax import config as config_lib
 from clnet_jax.adapt import variants as variants_lib
+from clnet_jax.data import geometry
 from clnet_jax.io import checkpoint as ckpt_lib
-from clnet_jax.model import geometry
 from clnet_jax.model import targets as targets_lib
+from clnet_jax.model import weights
 from clnet_jax.track import tracker as tracker_lib
 from clnet_jax.track.inputs import FrameError, load_frame, to_bgr_uint8, validate_box
 
@@ -42,7 +43,7 @@ def host_labels(cfg, boxes: np.ndarray) -> np.ndarray | None:
 
 def load_params(cfg, directory: str) -> dict:
     """Loads weights for ``cfg``: architecture and kind (base / CLNet) must match."""
-    tree, arch = ckpt_lib.load(directory)
+    tree, arch = weights.load(directory)
     config_lib.check_arch(cfg, arch, directory)
     variant = variants_lib.get_variant(cfg.clnet.variant)
     if cfg.clnet.variant == "none":

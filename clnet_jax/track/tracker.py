@@ -27,8 +27,9 @@ import numpy as np
 from clnet_jax import config as config_lib
 from clnet_jax.adapt import clnet as clnet_lib
 from clnet_jax.adapt import variants as variants_lib
+from clnet_jax.data import geometry
 from clnet_jax.model import anchors as anchors_lib
-from clnet_jax.model import decode, geometry, winograd
+from clnet_jax.model import decode, winograd
 from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.model import targets as targets_lib
 from clnet_jax.track.crop import crop_and_resize, frame_mean_fill

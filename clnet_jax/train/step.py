@@ -9,8 +9,8 @@ statistics are taken over the whole batch, synchronised across devices
 loss divides by the counts of the global batch, so one device holding every pair gives the
 same step.
 Stage ``clnet``: the base is frozen (BN in inference mode, theta_0 detached unless
-``train.clnet_train_theta0``); only the weight generator of ``clnet.variant`` trains (the
-base fusion weights too with ``train.clnet_train_fusion``, a research option: the official
+``clnet.train_theta0``); only the weight generator of ``clnet.variant`` trains (the
+base fusion weights too with ``clnet.train_fusion``, a research option: the official
 code freezes them and learns only their per-video change). Each group yields one latent
 and one delta applied to all of its pairs; its encoder BN uses the group's statistics;
 diverse mining runs per pair inside the step.
@@ -20,19 +20,21 @@ the groups; pairs of a group are ``vmap``-ed in the CLNet stage.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+import functools
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
 
 from clnet_jax.adapt import clnet as clnet_lib
+from clnet_jax.adapt import variants as variants_lib
 from clnet_jax.model import losses as losses_lib
 from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.model import targets as targets_lib
-from clnet_jax.adapt import variants as variants_lib
 
 Array = jnp.ndarray
 
@@ -93,9 +95,9 @@ def clnet_group_loss(cfg, net, trainable: dict, frozen: dict, group: dict,
     x = group["search"].astype(jnp.float32)
     hidden = jax.lax.stop_gradient(net.apply(base, z, x))
     heads0 = frozen["heads"]
-    if not cfg.train.clnet_train_theta0:
+    if not cfg.clnet.train_theta0:
         heads0 = jax.lax.stop_gradient(heads0)
-    if "fusion" in trainable:  # train.clnet_train_fusion (research option)
+    if "fusion" in trainable:  # clnet.train_fusion (research option)
         heads0 = dict(heads0, **trainable["fusion"])
     cls0, _ = model_lib.rpn_outputs(jax.lax.stop_gradient(heads0), hidden)
     labels = mined_labels(tg.labels, cls0, cfg.clnet.mining_negatives) \
@@ -121,16 +123,16 @@ def support_query(k: int, n: int) -> tuple[Callable, Callable]:
     if k == 0:
         return (lambda t: t), (lambda t: t)
     if not 0 < k < n:
-        raise ValueError(f"train.clnet_support_pairs={k} needs groups of more pairs than that "
-                         f"(train.clnet_pairs_per_group is {n}): the query would be empty")
+        raise ValueError(f"clnet.support_pairs={k} needs groups of more pairs than that "
+                         f"(train.clnet.pairs_per_group is {n}): the query would be empty")
     take = lambda sl: (lambda t: jax.tree.map(lambda a: a[sl], t))
     return take(slice(0, k)), take(slice(k, None))
 
 
 # ------------------------------------------------------------------------- optimiser
-def epoch_learning_rates(cfg) -> np.ndarray:
-    """Upstream schedule per epoch: geometric warm-up, then log-spaced decay."""
-    t = cfg.train
+def epoch_learning_rates(t) -> np.ndarray:
+    """Upstream schedule per epoch of a stage (``cfg.train.base`` or ``cfg.train.clnet``):
+    geometric warm-up, then log-spaced decay."""
     warm = t.warmup_epochs
     rates = []
     if warm:
@@ -167,7 +169,7 @@ def base_param_labels(cfg, tree: dict) -> dict:
 
 def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
     t = cfg.train
-    rates = jnp.asarray(epoch_learning_rates(cfg))
+    rates = jnp.asarray(epoch_learning_rates(t[stage]))
     epoch = lambda step: jnp.minimum(step // t.steps_per_epoch, len(rates) - 1)
     schedule = lambda step: rates[epoch(step)]
 
@@ -176,8 +178,6 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
             # research option for models trained from scratch (the miniature testbed):
             # decoupled weight decay, scaled by the learning rate as in AdamW
             return optax.adamw(scale_fn, weight_decay=t.weight_decay)
-        if t.optimizer != "sgd":
-            raise ValueError(f"train.optimizer must be 'sgd' or 'adamw', got {t.optimizer!r}")
         return optax.chain(optax.add_decayed_weights(t.weight_decay),
                            optax.sgd(scale_fn, momentum=t.momentum))
 
@@ -196,95 +196,112 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
 
 
 # ------------------------------------------------------------------------- the step
-def make_train_step(cfg, stage: str, mesh: Mesh) -> Callable:
-    """Returns ``step(state, batch, step_index=None) -> (state, metrics)`` sharded over
-    ``mesh``; ``step_index`` (the host's step counter, read from the state if omitted)
-    picks the compiled program of the backbone phase (which layers train is static).
+class TrainSetup(NamedTuple):
+    """What a config fixes about one stage's step: built once, closed over when jitted."""
+    cfg: Any
+    stage: str           # 'base' or 'clnet'
+    net: model_lib.SiamRPN
+    opt: optax.GradientTransformation
+    mesh: Mesh
+    rates: Array         # the learning rate of every epoch of the stage
+
+
+def setup(cfg, stage: str, mesh: Mesh) -> TrainSetup:
+    t = cfg.train
+    # BN over the whole batch ('global') synchronises across the mesh's 'data' axis
+    bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
+    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
+    return TrainSetup(cfg, stage, net, make_optimizer(cfg, stage), mesh,
+                      jnp.asarray(epoch_learning_rates(cfg.train[stage])))
+
+
+def base_local_loss(ts: TrainSetup, trainable, frozen, batch, keys, layers):
+    """One device's share of the global base loss over all of its pairs."""
+    cfg = ts.cfg
+    tg = jax.vmap(lambda k, g: group_targets(cfg, k, g["box"], g["negative"]))(keys, batch)
+    flat = lambda a: a.reshape((-1,) + a.shape[2:])
+    tg = jax.tree.map(flat, tg)
+    pairs = {k: flat(v) for k, v in batch.items()}
+    return base_group_loss(cfg, ts.net, trainable, frozen["batch_stats"], pairs, tg, True,
+                           layers, "data")
+
+
+def clnet_local_loss(ts: TrainSetup, trainable, frozen, batch, keys):
+    """One device's share of the CLNet-stage loss: the mean over its groups, divided by the
+    device count (the sum over devices follows)."""
+    def group_loss(group, key):
+        tg = group_targets(ts.cfg, key, group["box"], group["negative"])
+        return clnet_group_loss(ts.cfg, ts.net, trainable, frozen, group, tg)
+    loss, (aux, stats) = jax.vmap(group_loss)(batch, keys)
+    n_dev = jax.lax.psum(1, "data")
+    share = lambda v: jnp.mean(v) / n_dev
+    return share(loss), (jax.tree.map(share, aux), jax.tree.map(lambda s: jnp.mean(s, 0), stats))
+
+
+def local_update(ts: TrainSetup, state: dict, batch, keys, layers) -> tuple[dict, dict]:
+    """One device: gradients of its share, summed over devices, then the optimiser step."""
+    def loss_fn(trainable):
+        if ts.stage == "base":
+            return base_local_loss(ts, trainable, state["frozen"], batch, keys, layers)
+        return clnet_local_loss(ts, trainable, state["frozen"], batch, keys)
+    (_, (aux, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["trainable"])
+    # each device holds its share of the global loss: the sums are the global values
+    grads = jax.lax.psum(grads, "data")
+    aux = jax.lax.psum(aux, "data")
+    stats = jax.lax.pmean(stats, "data")  # identical already when BN is synchronised
+    aux["grad_norm"] = optax.global_norm(grads)
+    updates, opt_state = ts.opt.update(grads, state["opt_state"], state["trainable"])
+    trainable = optax.apply_updates(state["trainable"], updates)
+    frozen = dict(state["frozen"])
+    frozen["batch_stats" if ts.stage == "base" else "gen_stats"] = stats
+    return dict(state, trainable=trainable, frozen=frozen, opt_state=opt_state), aux
+
+
+def train_step(ts: TrainSetup, state: dict, batch, layers: frozenset) -> tuple[dict, dict]:
+    """One step of the stage, sharded over the mesh; ``layers``: the backbone layers that
+    train in this phase (static)."""
+    rng, sub = jax.random.split(jax.random.wrap_key_data(state["rng"]))
+    n = jax.tree.leaves(batch)[0].shape[0]
+    keys = jax.random.split(jax.random.fold_in(sub, 0), n)
+    sharded = jax.shard_map(lambda st, b, k: local_update(ts, st, b, k, layers), mesh=ts.mesh,
+                            in_specs=(P(), P("data"), P("data")), out_specs=(P(), P()),
+                            check_vma=False)
+    new_state, aux = sharded(state, batch, keys)
+    epoch = jnp.minimum(state["step"] // ts.cfg.train.steps_per_epoch, len(ts.rates) - 1)
+    aux["lr"] = ts.rates[epoch]
+    return dict(new_state, step=state["step"] + 1, rng=jax.random.key_data(rng)), aux
+
+
+class TrainStep:
+    """``step(state, batch, step_index=None) -> (state, metrics)``, jitted once per backbone
+    phase: ``step_index`` (the host's step counter, read from the state if omitted) says
+    which layers train, which is static.
 
     state = {'step', 'rng', 'trainable', 'frozen', 'opt_state'}; batch leaves have a
     leading group axis, split over the 'data' axis.
     """
-    t = cfg.train
-    if t.bn_sync not in ("global", "per_device"):
-        raise ValueError(f"train.bn_sync must be 'global' or 'per_device', got {t.bn_sync!r}")
-    bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
-    if t.compute_dtype not in ("float32", "bfloat16"):
-        raise ValueError(f"train.compute_dtype must be 'float32' or 'bfloat16', got "
-                         f"{t.compute_dtype!r} (float64 is a tracking/adaptation mode: "
-                         "track.compute_dtype)")
-    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
-    opt = make_optimizer(cfg, stage)
 
-    def base_local(trainable, frozen, batch, keys, layers):
-        """One device's share of the global base loss over all of its pairs."""
-        tg = jax.vmap(lambda k, g: group_targets(cfg, k, g["box"], g["negative"]))(keys, batch)
-        flat = lambda a: a.reshape((-1,) + a.shape[2:])
-        tg = jax.tree.map(flat, tg)
-        pairs = {k: flat(v) for k, v in batch.items()}
-        return base_group_loss(cfg, net, trainable, frozen["batch_stats"], pairs, tg, True,
-                               layers, "data")
+    def __init__(self, cfg, stage: str, mesh: Mesh):
+        self.setup = setup(cfg, stage, mesh)
+        self._programs: dict[frozenset, Callable] = {}
 
-    def clnet_local(trainable, frozen, batch, keys):
-        def group_loss(group, key):
-            tg = group_targets(cfg, key, group["box"], group["negative"])
-            return clnet_group_loss(cfg, net, trainable, frozen, group, tg)
-        loss, (aux, stats) = jax.vmap(group_loss)(batch, keys)
-        # the mean over this device's groups; the mean over devices follows (pmean)
-        n_dev = jax.lax.psum(1, "data")
-        share = lambda v: jnp.mean(v) / n_dev
-        return share(loss), (jax.tree.map(share, aux),
-                             jax.tree.map(lambda s: jnp.mean(s, 0), stats))
+    def program(self, step_index: int) -> Callable:
+        """The jitted step of the phase that ``step_index`` is in (also what benchmarks
+        trace to count FLOPs)."""
+        ts = self.setup
+        layers = backbone_train_layers(ts.cfg, step_index) if ts.stage == "base" else frozenset()
+        if layers not in self._programs:
+            self._programs[layers] = jax.jit(functools.partial(train_step, ts, layers=layers))
+        return self._programs[layers]
 
-    def local(state, batch, keys, layers):
-        def loss_fn(trainable):
-            if stage == "base":
-                return base_local(trainable, state["frozen"], batch, keys, layers)
-            return clnet_local(trainable, state["frozen"], batch, keys)
-        (_, (aux, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state["trainable"])
-        # each device holds its share of the global loss: the sums are the global values
-        grads = jax.lax.psum(grads, "data")
-        aux = jax.lax.psum(aux, "data")
-        stats = jax.lax.pmean(stats, "data")  # identical already when BN is synchronised
-        aux["grad_norm"] = optax.global_norm(grads)
-        updates, opt_state = opt.update(grads, state["opt_state"], state["trainable"])
-        trainable = optax.apply_updates(state["trainable"], updates)
-        frozen = dict(state["frozen"])
-        frozen["batch_stats" if stage == "base" else "gen_stats"] = stats
-        return dict(state, trainable=trainable, frozen=frozen, opt_state=opt_state), aux
-
-    def step(state, batch, layers):
-        rng, sub = jax.random.split(jax.random.wrap_key_data(state["rng"]))
-        n = jax.tree.leaves(batch)[0].shape[0]
-        keys = jax.random.split(jax.random.fold_in(sub, 0), n)
-        fn = lambda st, b, k: local(st, b, k, layers)
-        sharded = jax.shard_map(fn, mesh=mesh, in_specs=(P(), P("data"), P("data")),
-                                out_specs=(P(), P()), check_vma=False)
-        new_state, aux = sharded(state, batch, keys)
-        aux["lr"] = epoch_learning_rates_jnp(cfg)[jnp.minimum(
-            state["step"] // t.steps_per_epoch, t.epochs - 1)]
-        return dict(new_state, step=state["step"] + 1, rng=jax.random.key_data(rng)), aux
-
-    compiled: dict = {}
-
-    def program(step_index: int) -> Callable:
-        """The jitted step of the phase that ``step_index`` is in (one per set of trained
-        backbone layers); also what benchmarks trace to count FLOPs."""
-        layers = backbone_train_layers(cfg, step_index) if stage == "base" else frozenset()
-        if layers not in compiled:
-            compiled[layers] = jax.jit(lambda st, b: step(st, b, layers))
-        return compiled[layers]
-
-    def run(state, batch, step_index: int | None = None):
+    def __call__(self, state: dict, batch, step_index: int | None = None):
         if step_index is None:
             step_index = int(jax.device_get(state["step"]))
-        return program(step_index)(state, batch)
-
-    run.program = program
-    return run
+        return self.program(step_index)(state, batch)
 
 
-def epoch_learning_rates_jnp(cfg) -> Array:
-    return jnp.asarray(epoch_learning_rates(cfg))
+def make_train_step(cfg, stage: str, mesh: Mesh) -> TrainStep:
+    return TrainStep(cfg, stage, mesh)
 
 
 def init_state(cfg, stage: str, params: dict, seed: int) -> dict[str, Any]:
@@ -302,7 +319,7 @@ def init_state(cfg, stage: str, params: dict, seed: int) -> dict[str, Any]:
         gen = params.get("clnet") or variant.init_params(jax.random.fold_in(rng, 1), cfg)
         heads = params["heads"]
         trainable = {"gen": gen["params"]}
-        if cfg.train.clnet_train_fusion:
+        if cfg.clnet.train_fusion:
             trainable["fusion"] = {k: heads[k] for k in ("cls_weight", "loc_weight")}
         frozen = {"model": params["model"], "heads": heads, "gen_stats": gen["batch_stats"]}
     opt = make_optimizer(cfg, stage)

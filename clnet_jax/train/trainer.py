@@ -17,116 +17,49 @@ import numpy as np
 import orbax.checkpoint as ocp
 from tqdm import tqdm
 
-from clnet_jax.io import checkpoint as ckpt_lib
 from clnet_jax import config as config_lib
 from clnet_jax import distributed
+from clnet_jax.data import benchmarks, frames, pipeline, videos
+from clnet_jax.data import prepare as prep
+from clnet_jax.io import checkpoint as ckpt_lib
 from clnet_jax.train import step as ts
-from clnet_jax.data import frames, pipeline
 
 
 class TrainingError(RuntimeError):
     pass
 
 
-def stage_config(cfg, stage: str):
-    """The clnet stage draws its groups as the paper does (n pairs from one sequence)."""
-    c = cfg.copy_and_resolve_references()
-    if stage == "clnet":
-        c.train.pairs_per_group = cfg.train.clnet_pairs_per_group
-        if cfg.train.get("clnet_groups_per_batch", 0):
-            c.train.groups_per_batch = cfg.train.clnet_groups_per_batch
-        if cfg.train.get("clnet_warmup_epochs", -1) >= 0:  # -1: the base's warm-up
-            c.train.warmup_epochs = cfg.train.clnet_warmup_epochs
-        if cfg.train.clnet_epochs:
-            c.train.epochs = cfg.train.clnet_epochs
-            c.train.warmup_epochs = min(c.train.warmup_epochs, cfg.train.clnet_epochs)
-    return c
-
-
-# Settings a run may change between a checkpoint and its resumption: paths, logging,
-# checkpointing, data-loading parallelism, and what acts at tracking time only.
-_RESUMABLE = {"name": None, "ablation": None,
-              "train": ("workdir", "init_checkpoint", "pretrained_backbone", "log_every",
-                        "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
-                        "stages"),
-              "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers"),
-              "track": ("penalty_k", "window_influence", "lr", "winograd", "winograd_tile",
-                        "compute_dtype", "readapt", "readapt_score", "readapt_every")}
-
-
-def run_settings(cfg, stage: str) -> dict:
-    """What decides a stage's training run (flattened dotted keys): resuming a checkpoint
-    under other values would silently mix two runs."""
-    d = cfg.to_dict()
-    if stage == "base":
-        d.pop("clnet", None)
-    flat = {}
-    for section, values in d.items():
-        drop = _RESUMABLE.get(section, ())
-        if drop is None:
-            continue
-        if not isinstance(values, dict):
-            flat[section] = values
-            continue
-        for k, v in values.items():
-            if k not in drop:
-                flat[f"{section}.{k}"] = v
-    return json.loads(json.dumps(flat, default=str))
-
-
 def check_resumable(cfg, stage: str, workdir: str) -> None:
-    """Refuses to resume a work directory whose recorded run settings differ from ``cfg``."""
+    """Refuses to resume a work directory whose recorded run settings
+    (:func:`clnet_jax.config.run_settings`) differ from ``cfg``."""
     path = os.path.join(workdir, "run_settings.json")
     if not os.path.isfile(path):
         return
-    now = run_settings(cfg, stage)
-    with open(path) as f:  # a key the record predates means the value the code had then
-        saved = {**{k: v for k, v in config_lib.ADDED_LATER.items() if k in now}, **json.load(f)}
+    now = config_lib.run_settings(cfg, stage)
+    with open(path) as f:
+        saved = json.load(f)
     diff = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k}: checkpoint {saved.get(k)!r} vs config {now.get(k)!r}"
                           for k in diff[:6])
         raise ValueError(f"{workdir} holds a {stage} run of other settings ({shown}"
                          f"{', …' if len(diff) > 6 else ''}); resuming would mix two runs. "
-                         "Use another train.workdir, or delete that one to start over.")
+                         "Use another --workdir, or delete that one to start over.")
 
 
 def _record_settings(cfg, stage: str, workdir: str) -> None:
     path = os.path.join(workdir, "run_settings.json")
     with open(path + ".tmp", "w") as f:
-        json.dump(run_settings(cfg, stage), f, indent=1, sort_keys=True)
+        json.dump(config_lib.run_settings(cfg, stage), f, indent=1, sort_keys=True)
     os.replace(path + ".tmp", path)
-
-
-def dir_sequences(cfg) -> dict[str, list]:
-    """folder of ``data.dir`` -> its sequences (those with only an initial box left out),
-    each folder's layout detected."""
-    from clnet_jax.data import benchmarks
-    out = {}
-    for folder in (f for f in cfg.data.dir.split(",") if f):
-        seqs, _ = benchmarks.load("auto", folder)
-        out[folder] = [s for s in seqs if not s.init_only]
-    return out
-
-
-def held_out_videos(cfg, loaded: dict[str, list] | None = None) -> list[str]:
-    """The videos of ``data.dir`` held back from training for evaluation (``data.holdout``
-    names them; where none of them is present, every ``data.holdout_every``-th video).
-    ``loaded``: :func:`dir_sequences`, where the caller has it already."""
-    from clnet_jax.data import benchmarks
-    loaded = dir_sequences(cfg) if loaded is None else loaded
-    videos = [benchmarks.video_of(s) for seqs in loaded.values() for s in seqs]
-    named = [v for v in cfg.data.holdout.split(",") if v]
-    return sorted(benchmarks.held_out(videos, named, cfg.data.holdout_every))
 
 
 def _folder_specs(cfg) -> list[tuple]:
     """A store spec per folder of ``data.dir`` that keeps a training video (each track
     once per mixture epoch)."""
-    from clnet_jax.data import benchmarks
-    loaded = dir_sequences(cfg)
-    exclude = frozenset(held_out_videos(cfg, loaded))
-    return [("auto", f, "train", -1, frames.folder_store_name(f, exclude), exclude)
+    loaded = videos.dir_sequences(cfg)
+    exclude = frozenset(videos.held_out_videos(cfg, loaded))
+    return [("auto", f, "train", -1, prep.folder_store_name(f, exclude), exclude)
             for f, seqs in loaded.items() if {benchmarks.video_of(s) for s in seqs} - exclude]
 
 
@@ -138,22 +71,22 @@ def train_source(cfg) -> tuple[list[frames.FrameStore], list[int] | None]:
     data directory), then opened by every process.
     """
     d = cfg.data
-    workers = d.get("prepare_workers", 0) or os.cpu_count() or 1
+    workers = d.prepare_workers or os.cpu_count() or 1
     # a mixture entry's ``dataset`` (default: its name) says what to read; an entry that
     # names one gets a store of the entry's name, so several folders of one layout (one's
     # own videos, say) join as separate stores; the others keep the dataset's store
     specs = [(spec.get("dataset", name), spec.get("manual_dir") or None,
               spec.get("split", "train"), int(spec["samples"]),
               name if "dataset" in spec else None, frozenset())
-             for name, spec in (d.get("mixture") or {}).items()]
+             for name, spec in d.mixture.items()]
     specs += _folder_specs(cfg) if d.dir else []
     mixture = bool(specs)
     if not specs:
         specs = [(d.dataset, d.manual_dir or None, "train", 0, None, frozenset())]
-    storage = d.get("storage") or None
+    storage = d.storage or None
     if distributed.is_main():
         for dataset, root, split, _, name, exclude in specs:
-            frames.prepare(dataset, d.data_dir, root, split, storage, workers, d.builder_config,
+            prep.prepare(dataset, d.data_dir, root, split, storage, workers, d.builder_config,
                            name=name, exclude=exclude)
     distributed.barrier("frame stores prepared")
     stores = [frames.FrameStore(frames.store_dir(d.data_dir, dataset, split, storage,
@@ -225,25 +158,24 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
     devices, each process feeds its block of the global batch, checkpoints are written and
     restored collectively, and only process 0 logs.
     """
-    cfg = stage_config(cfg, stage)
-    t = cfg.train
+    t, sc = cfg.train, cfg.train[stage]
     main = distributed.is_main()
     os.makedirs(workdir, exist_ok=True)
     mesh = distributed.data_mesh()
     n_dev = mesh.devices.size
-    if t.groups_per_batch % n_dev:
-        raise ValueError(f"train.groups_per_batch={t.groups_per_batch} is not divisible by "
-                         f"{n_dev} devices")
-    total = t.epochs * t.steps_per_epoch
+    if sc.groups_per_batch % n_dev:
+        raise ValueError(f"train.{stage}.groups_per_batch={sc.groups_per_batch} is not "
+                         f"divisible by {n_dev} devices")
+    total = sc.epochs * t.steps_per_epoch
     state = distributed.replicate(ts.init_state(cfg, stage, init_params, t.seed), mesh)
     stores, samples = train_source(cfg)
 
     def iterator(start_batch: int = 0):
-        return pipeline.make_iterator(stores, cfg, t.seed, t.groups_per_batch, total,
+        return pipeline.make_iterator(stores, cfg, t.seed, sc.groups_per_batch, total,
                                       jax.process_index(), jax.process_count(), start_batch,
-                                      samples)
+                                      samples, pairs_per_group=sc.pairs_per_group)
     data = iterator()
-    workers = cfg.data.get("workers", 0)
+    workers = cfg.data.workers
     mgr = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, "ckpt")),
         options=ocp.CheckpointManagerOptions(max_to_keep=t.keep_checkpoints,
@@ -269,7 +201,7 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
     log = _Log(workdir, start) if main else None
     step_fn = ts.make_train_step(cfg, stage, mesh)
     end = total if max_steps is None else min(total, max_steps)
-    pairs = t.groups_per_batch * t.pairs_per_group
+    pairs = sc.groups_per_batch * sc.pairs_per_group
     bar = tqdm(range(start, end), initial=start, total=end, desc=f"train {stage}", unit="step",
                disable=not main)
     tick = time.perf_counter()

@@ -4,13 +4,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from clnet_jax.model import anchors as A
-from clnet_jax.io import checkpoint
 from clnet_jax.adapt import clnet as C
-from clnet_jax.model import siamrpn as M
-from clnet_jax.track import runner
-from clnet_jax.model import targets as T
 from clnet_jax.adapt import variants as V
+from clnet_jax.io import checkpoint
+from clnet_jax.model import anchors as A
+from clnet_jax.model import siamrpn as M
+from clnet_jax.model import targets as T
+from clnet_jax.track import runner
 from conftest import PARITY, assert_close, config, nchw, nhwc
 
 FILES = [("clnet_tiny_fixed", "corrected"), ("clnet_tiny", "official")]

@@ -77,8 +77,8 @@ def test_r50_adaptation_uses_batch_statistics_and_gives_finite_nontrivial_delta(
 
 
 def _search_crop(cfg, frame, box):
+    from clnet_jax.data import geometry
     from clnet_jax.track import crop
-    from clnet_jax.model import geometry
     box = jnp.asarray(box, jnp.float32)
     center, size = box[:2] + (box[2:] - 1) / 2, box[2:]
     t = cfg.track

@@ -108,7 +108,7 @@ def test_meta_gradient_matches_central_finite_differences_in_float64(golden, cln
     """d(query loss)/d(meta-parameters) through K = 2 second-order inner steps (support:
     pair 1, query: pair 2), against central differences along random directions."""
     with jax.enable_x64(True):
-        cfg = _cfg(name, **{"clnet.meta_steps": 2, "train.clnet_pairs_per_group": 2})
+        cfg = _cfg(name, **{"clnet.meta_steps": 2, "train.clnet.pairs_per_group": 2})
         params, group, tg = _group_inputs(golden, clnet_params, jnp.float64)
         gen, _ = _state_parts(cfg, params)
         gen = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), gen)
@@ -189,11 +189,11 @@ def test_support_query_split_scores_the_adapted_heads_on_the_other_pairs(golden,
                       cfg.train.loc_weight)[0]
     np.testing.assert_allclose(float(split), float(want), rtol=1e-6)
     # all pairs both ways (the official recipe) is another loss
-    both = _cfg("meta_sgd", **{"clnet.meta_steps": 1, "train.clnet_support_pairs": 0})
+    both = _cfg("meta_sgd", **{"clnet.meta_steps": 1, "clnet.support_pairs": 0})
     together, _ = TS.clnet_group_loss(both, net, {"gen": gen}, frozen, group, tg)
     assert abs(float(together) - float(split)) > 1e-6
-    too_many = _cfg("meta_sgd", **{"train.clnet_support_pairs": 2})
-    with pytest.raises(ValueError, match="clnet_support_pairs=2"):
+    too_many = _cfg("meta_sgd", **{"clnet.support_pairs": 2})
+    with pytest.raises(ValueError, match="clnet.support_pairs=2"):
         TS.clnet_group_loss(too_many, net, {"gen": gen}, frozen, group, tg)
 
 
@@ -201,7 +201,7 @@ def test_clnet_keeps_the_official_all_pairs_recipe_by_default():
     assert V.support_pairs(_cfg("clnet"), V.get_variant("clnet")) == 0
     for name in META:
         assert V.support_pairs(_cfg(name), V.get_variant(name)) == 1
-    assert V.support_pairs(_cfg("meta_sgd", **{"train.clnet_support_pairs": 0}),
+    assert V.support_pairs(_cfg("meta_sgd", **{"clnet.support_pairs": 0}),
                            V.get_variant("meta_sgd")) == 0
 
 

@@ -6,12 +6,11 @@ from clnet_jax.config import from_file, tiny_model
 def get_config():
     c = tiny_model(from_file("finetune"))
     c.name = "finetune_tiny"
-    c.train.epochs = 1
     c.train.steps_per_epoch = 2
-    c.train.clnet_epochs = 1
-    c.train.groups_per_batch = 2
-    c.train.clnet_groups_per_batch = 1
-    c.train.clnet_pairs_per_group = 2
+    c.train.base.epochs = c.train.clnet.epochs = 1
+    c.train.base.groups_per_batch = 2
+    c.train.clnet.groups_per_batch = 1
+    c.train.clnet.pairs_per_group = 2
     c.train.checkpoint_every = 2
     c.train.log_every = 1
     c.data.threads = 1

@@ -157,14 +157,14 @@ def test_prepare_a_store_from_own_videos_in_a_benchmark_layout(tmp_path):
     """Real 1280x720 frames (TinyTLP Bike) and an OTB-style folder of one's own: lost frames
     are never stored, bad inputs are skipped, counted and named, and two folders of one
     layout become two stores by name."""
-    from clnet_jax.data import frames
+    from clnet_jax.data import prepare as prep
     own = tmp_path / "own"
     shutil.copytree(os.path.join(REALDATA, "tlp", "Bike"), own / "Bike")
     with open(own / "Bike" / "groundtruth_rect.txt") as f:
         lines = f.read().splitlines()
     lines[1] = lines[1][:-1] + "1"  # frame 2 lost
     (own / "Bike" / "groundtruth_rect.txt").write_text("\n".join(lines) + "\n")
-    store = frames.open_store("auto", str(tmp_path / "cache"), str(own), name="mine")
+    store = prep.open_store("auto", str(tmp_path / "cache"), str(own), name="mine")
     assert store.names == ["Bike"] and len(store) == 2
     assert sorted(int(store[i]["frame"]) for i in range(2)) == [0, 2]
     assert store[0]["image"] and os.path.isdir(tmp_path / "cache" / "frames" / "mine")
@@ -176,7 +176,7 @@ def test_prepare_a_store_from_own_videos_in_a_benchmark_layout(tmp_path):
     (clips / "broken" / "img" / "0002.jpg").write_bytes(b"not a jpeg")
     _otb(clips, "misaligned", 3, {"groundtruth_rect.txt": [[2, 2, 10, 10]] * 5})
     _otb(clips, "polygons", 3, {"groundtruth_rect.txt": [[0, 0, 9, 0, 9, 9, 0, 9]] * 3})
-    store = frames.open_store("folder", str(tmp_path / "cache"), str(clips), name="clips")
+    store = prep.open_store("folder", str(tmp_path / "cache"), str(clips), name="clips")
     assert store.names == ["broken", "good", "outside"]
     assert [int(n) for n in store.lengths] == [2, 3, 2]
     skipped = "\n".join(store.skipped)

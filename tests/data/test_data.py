@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from clnet_jax.data import builders, frames, layouts, pipeline, synthetic
+from clnet_jax.data import prepare as prep
 from conftest import config
 
 
@@ -96,7 +97,7 @@ def test_youtube_bb_layout(tmp_path):
     assert rec.normalised  # listing reads no image; boxes become pixels once decoded
     np.testing.assert_allclose(layouts.to_pixels(rec.boxes[0], (100, 200)), [20, 20, 80, 40])
     np.testing.assert_array_equal(rec.valid, [True, False])
-    store = frames.FrameStore(frames.prepare("youtube_bb", str(tmp_path / "c"), str(tmp_path),
+    store = frames.FrameStore(prep.prepare("youtube_bb", str(tmp_path / "c"), str(tmp_path),
                                              storage="full", progress=False))
     assert len(store) == 1
     np.testing.assert_allclose(store[0]["box"], [20, 20, 80, 40])
@@ -131,25 +132,24 @@ def test_got10k_builder_reads_back_without_tensorflow(tmp_path):
 
 def _cfg(tmp_path):
     c = config("train_tiny", **{"data.data_dir": str(tmp_path / "tfds")})
-    c.train.pairs_per_group = 3
     return c
 
 
 def test_pipeline_groups_are_deterministic_and_resumable(tmp_path):
     c = _cfg(tmp_path)
-    src = frames.open_store("synthetic", c.data.data_dir, None, builder_config="tiny")
-    it = pipeline.make_iterator(src, c, 3, 2, 6)
+    src = prep.open_store("synthetic", c.data.data_dir, None, builder_config="tiny")
+    it = pipeline.make_iterator(src, c, 3, 2, 6, pairs_per_group=3)
     first = next(it)
     assert first["template"].shape == (2, 3, 127, 127, 3) and first["search"].shape == (2, 3, 255, 255, 3)
     assert first["box"].shape == (2, 3, 4) and first["negative"].dtype == bool
     state = it.get_state()
     second = next(it)
-    again = pipeline.make_iterator(src, c, 3, 2, 6)
+    again = pipeline.make_iterator(src, c, 3, 2, 6, pairs_per_group=3)
     again.set_state(state)
     resumed = next(again)
     for k in second:
         np.testing.assert_array_equal(second[k], resumed[k])
-    other_seed = next(pipeline.make_iterator(src, c, 4, 2, 6))
+    other_seed = next(pipeline.make_iterator(src, c, 4, 2, 6, pairs_per_group=3))
     assert not np.array_equal(other_seed["search"], first["search"])
     # the box of a positive pair sits near the crop centre (shift <= 64 px)
     pos = ~first["negative"]
@@ -179,7 +179,6 @@ def test_undecodable_records_are_skipped_and_counted(tmp_path):
     ok = cv2.imencode(".jpg", np.full((60, 60, 3), 90, np.uint8))[1].tobytes()
     box = [20, 20, 15, 15]
     store = _MemoryStore([[(b"broken", box)] * 3, [(ok, box)] * 3])
-    c.train.pairs_per_group = 1
     c.data.neg_prob = 0.0
     sampler = pipeline.GroupSampler([store], c)
     rng = np.random.default_rng(0)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clnet_jax.data import frames, layouts, pipeline
+from clnet_jax.data import prepare as prep
 from conftest import config
 
 
@@ -39,7 +40,7 @@ def test_crop511_follows_the_upstream_context_rule():
     box = (60, 40, 30, 20)
     img = _frame(box=box)
     pad = img.reshape(-1, 3).mean(0)
-    crop, cbox = frames.crop511(img, box, pad)
+    crop, cbox = prep.crop511(img, box, pad)
     assert crop.shape == (511, 511, 3)
     w, h = 30, 20
     s_z = np.sqrt((w + 25) * (h + 25))
@@ -69,7 +70,7 @@ def test_prepare_skips_bad_inputs_and_keeps_the_rest(tmp_path):
     os.makedirs(empty)
     (empty / "groundtruth.txt").write_text("")
 
-    out = frames.prepare("got10k", str(tmp_path / "cache"), str(tmp_path / "raw"),
+    out = prep.prepare("got10k", str(tmp_path / "cache"), str(tmp_path / "raw"),
                          storage="crop511", progress=False)
     store = frames.FrameStore(out)
     assert store.names[:3] == ["GOT-10k_Train_000001", "GOT-10k_Train_000002",
@@ -90,9 +91,9 @@ def test_prepare_skips_bad_inputs_and_keeps_the_rest(tmp_path):
 
 def test_prepare_with_workers_equals_one_process_and_resumes(tmp_path):
     c = {"data_dir": str(tmp_path / "a"), "builder_config": "tiny", "progress": False}
-    serial = frames.FrameStore(frames.prepare("synthetic", **c, frames_per_shard=20))
+    serial = frames.FrameStore(prep.prepare("synthetic", **c, frames_per_shard=20))
     c["data_dir"] = str(tmp_path / "b")
-    out = frames.prepare("synthetic", **c, workers=2, frames_per_shard=20)
+    out = prep.prepare("synthetic", **c, workers=2, frames_per_shard=20)
     parallel = frames.FrameStore(out)
     assert len(serial) == len(parallel) > 0
     for i in range(len(serial)):
@@ -104,7 +105,7 @@ def test_prepare_with_workers_equals_one_process_and_resumes(tmp_path):
     os.remove(os.path.join(out, "shard-00001.json"))
     os.remove(os.path.join(out, "index.json"))
     before = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in shards}
-    frames.prepare("synthetic", **c, workers=2, frames_per_shard=20)
+    prep.prepare("synthetic", **c, workers=2, frames_per_shard=20)
     after = {f: os.stat(os.path.join(out, f)).st_mtime_ns for f in shards}
     assert [f for f in shards if before[f] != after[f]] == ["shard-00001.array_record"]
     again = frames.FrameStore(out)
@@ -112,7 +113,7 @@ def test_prepare_with_workers_equals_one_process_and_resumes(tmp_path):
     # a different plan in the same folder is refused, not mixed in
     os.remove(os.path.join(out, "index.json"))
     with pytest.raises(RuntimeError, match="different source data"):
-        frames.prepare("synthetic", **c, frames_per_shard=7)
+        prep.prepare("synthetic", **c, frames_per_shard=7)
 
 
 def test_imagenet_det_layout(tmp_path):
@@ -129,7 +130,7 @@ def test_imagenet_det_layout(tmp_path):
     assert recs[0].frames == [str(img_dir / "n01_1.JPEG")]
     with pytest.raises(layouts.LayoutError, match="Data/DET"):
         list(layouts.imagenet_det(str(tmp_path / "nope")))
-    store = frames.FrameStore(frames.prepare("imagenet_det", str(tmp_path / "c"), str(tmp_path),
+    store = frames.FrameStore(prep.prepare("imagenet_det", str(tmp_path / "c"), str(tmp_path),
                                              progress=False))
     assert len(store) == 2 and list(store.lengths) == [1, 1]
 
@@ -147,13 +148,13 @@ def test_mixture_gives_exact_samples_per_epoch_and_is_a_function_of_the_index():
 
 def test_batches_are_the_same_for_any_worker_and_thread_count(tmp_path):
     c = config("train_tiny", **{"data.data_dir": str(tmp_path)})
-    c.train.pairs_per_group = 2
-    stores = [frames.open_store("synthetic", str(tmp_path), builder_config="tiny")]
+    stores = [prep.open_store("synthetic", str(tmp_path), builder_config="tiny")]
     stores.append(stores[0])  # a two-store mixture (same data, different draws)
 
     def batches(workers, threads, start=0, n=3):
         c.data.workers, c.data.threads = workers, threads
-        it = pipeline.make_iterator(stores, c, 1, 2, 4, start_batch=start, samples=[2, 1])
+        it = pipeline.make_iterator(stores, c, 1, 2, 4, start_batch=start, samples=[2, 1],
+                                     pairs_per_group=2)
         return [next(it) for _ in range(n)]
 
     ref = batches(0, 1)
@@ -168,7 +169,7 @@ def test_batches_are_the_same_for_any_worker_and_thread_count(tmp_path):
 
 
 class _Payload:
-    """A generated track (frames.write_store takes any source with iter_frames/length)."""
+    """A generated track (prep.write_store takes any source with iter_frames/length)."""
 
     def __init__(self, name, length, jpeg):
         self.name, self.length, self.jpeg = name, length, jpeg
@@ -181,7 +182,7 @@ class _Payload:
 def _small_store(tmp_path, lengths=(3, 0, 2, 4)):
     ok, data = cv2.imencode(".jpg", _frame(48, 64))
     tracks = [_Payload(f"t{i}", n, data.tobytes()) for i, n in enumerate(lengths)]
-    return frames.write_store(str(tmp_path / "store"), tracks, "full", frames_per_shard=4,
+    return prep.write_store(str(tmp_path / "store"), tracks, "full", frames_per_shard=4,
                               progress=False)
 
 
@@ -239,10 +240,10 @@ def test_damaged_or_old_stores_are_refused_by_name(tmp_path, damage, message):
 def test_training_refuses_a_damaged_store_before_it_starts(tmp_path):
     from clnet_jax.train import trainer
     c = config("train_tiny", **{"data.data_dir": str(tmp_path)})
-    out = frames.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)
+    out = prep.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)
     path = os.path.join(out, "shard-00000.array_record")
     open(path, "ab").write(b"junk")
     with pytest.raises(frames.StoreError, match="shard-00000.array_record"):
         trainer.train_source(c)
     with pytest.raises(frames.StoreError, match="shard-00000.array_record"):
-        frames.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)
+        prep.prepare("synthetic", str(tmp_path), builder_config="tiny", progress=False)

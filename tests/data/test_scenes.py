@@ -2,7 +2,8 @@
 a transfer family unlike the training one, and the builder/store plumbing."""
 import numpy as np
 
-from clnet_jax.data import frames, generators, scenes
+from clnet_jax.data import generators, scenes
+from clnet_jax.data import prepare as prep
 
 
 def test_scenes_are_deterministic_and_boxes_stay_in_the_frame():
@@ -59,10 +60,10 @@ def test_transfer_family_and_level_names():
 
 
 def test_scene_store_lists_levels(tmp_path):
-    tracks, problems = frames.list_tracks("synthetic", None, "train", "scenes_tiny")
+    tracks, problems = prep.list_tracks("synthetic", None, "train", "scenes_tiny")
     assert not problems and len(tracks) == 6
     assert [generators.level_of_name(t.name) for t in tracks[:3]] == ["easy", "medium", "hard"]
-    store = frames.open_store("synthetic", str(tmp_path), split="train", workers=1,
+    store = prep.open_store("synthetic", str(tmp_path), split="train", workers=1,
                               builder_config="scenes_tiny")
     assert 0 < len(store) <= 6 * 12
 
@@ -74,5 +75,5 @@ def test_demo_generator_leaves_out_the_hard_level():
     a = generators.make("scenes_easy_medium", "test", 0, 0, 6)[1]
     b = generators.make("scenes", "test", 0, 0, 6)[1]
     np.testing.assert_array_equal(a.frames, b.frames)
-    tracks, _ = frames.list_tracks("synthetic", None, "test", "scenes_demo")
+    tracks, _ = prep.list_tracks("synthetic", None, "test", "scenes_demo")
     assert len(tracks) == 60 and "hard" not in {generators.level_of_name(t.name) for t in tracks}

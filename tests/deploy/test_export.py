@@ -117,14 +117,14 @@ def test_bad_inputs_are_refused_by_name(exported, tmp_path, dudek, clnet_params)
 
 def test_clnet_export_command(weights_dir, tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "clnet_jax.deploy.cli", "--config", "siamrpn_tiny",
+        [sys.executable, "-m", "clnet_jax.commands.export", "--config", "siamrpn_tiny",
          f"--checkpoint={weights_dir['siamrpn']}", "--sizes=64x80", f"--out={tmp_path}/e"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, PYTHONPATH=ROOT))
     assert out.returncode == 0, out.stderr[-2000:]
     assert "step_64x80.stablehlo" in out.stdout and os.path.isfile(tmp_path / "e" / "export.json")
     bad = subprocess.run(
-        [sys.executable, "-m", "clnet_jax.deploy.cli", "--config", "siamrpn_tiny",
+        [sys.executable, "-m", "clnet_jax.commands.export", "--config", "siamrpn_tiny",
          f"--checkpoint={weights_dir['siamrpn']}", "--sizes=8x8", f"--out={tmp_path}/f"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
         env=dict(os.environ, PYTHONPATH=ROOT))

@@ -9,10 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from clnet_jax.evaluate import compare
+from clnet_jax.evaluate import compare, metrics
 from clnet_jax.evaluate import datasets as eval_data
 from clnet_jax.evaluate import runner as eval_runner
-from clnet_jax.evaluate import metrics
 from clnet_jax.track import runner
 from conftest import DUDEK, PARITY, ROOT, config
 
@@ -239,6 +238,7 @@ def test_compare_plots_render(tmp_path):
 def test_got10k_adapter_tracks(tiny_params, synthetic_video):
     pytest.importorskip("got10k")
     import glob
+
     from clnet_jax.evaluate.interop import got10k_tracker
     frames, gt = synthetic_video
     trk = got10k_tracker(config("siamrpn_tiny"), tiny_params)
@@ -311,13 +311,13 @@ def test_compare_draws_per_attribute_plots_from_pysot_json(tmp_path):
 def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synthetic_video):
     """train.py's end-of-run table scores as the testbed does: marking frames absent
     removes them from the score instead of counting them as failures."""
-    from clnet_jax.train import experiment
+    from clnet_jax.evaluate import base_vs_clnet
     frames, gt = synthetic_video
     frames, gt = frames[:8], np.asarray(gt[:8], float)
     enc = [cv2.imencode(".png", f)[1].tobytes() for f in frames]
     cfg = config("siamrpn_tiny")
     seq = eval_data.EvalSequence("v", enc, gt, False)
-    full = experiment.evaluate_split(cfg, tiny_params, [seq], "eval")
+    full = base_vs_clnet.evaluate_split(cfg, tiny_params, [seq], "eval")
     assert full["sequences"] == 1 and 0 <= full["success_auc"] <= 1
     assert 0 <= full["first_iou"] <= 1
     boxes = eval_runner.track_one(runner.SequenceTracker(cfg, tiny_params), seq)[0]
@@ -325,7 +325,7 @@ def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synt
     worst = int(np.argmin(iou[1:])) + 1  # hide the worst-tracked frame: the score goes up
     hidden = gt.copy()
     hidden[worst] = np.nan
-    part = experiment.evaluate_split(cfg, tiny_params, [seq._replace(gt=hidden)], "eval")
+    part = base_vs_clnet.evaluate_split(cfg, tiny_params, [seq._replace(gt=hidden)], "eval")
     keep = np.ones(len(gt), bool)
     keep[[0, worst]] = False
     expect = np.mean(iou[keep][:, None] > np.linspace(0, 1, 21)[None])
@@ -333,16 +333,16 @@ def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synt
 
 
 def test_demo_paired_difference_pairs_by_sequence_and_decides_only_outside_zero():
-    from clnet_jax.train import experiment
+    from clnet_jax.evaluate import scoring
     rng = np.random.default_rng(0)
     names = [f"s{i}" for i in range(40)]
     base = {"per_sequence_auc": {n: float(v) for n, v in zip(names, rng.uniform(0.3, 0.7, 40))}}
     better = {"per_sequence_auc": {n: v + 0.05 for n, v in base["per_sequence_auc"].items()}}
-    mean, lo, hi, n = experiment.paired_difference(better, base)
+    mean, lo, hi, n = scoring.paired_difference(better, base)
     assert n == 40 and abs(mean - 0.05) < 1e-12 and lo > 0  # a constant gain is decided
     noisy = {"per_sequence_auc": {n: v + rng.normal(0, 0.1) for n, v in
                                   base["per_sequence_auc"].items()}}
-    mean, lo, hi, _ = experiment.paired_difference(noisy, base)
+    mean, lo, hi, _ = scoring.paired_difference(noisy, base)
     assert lo < mean < hi and lo < 0 < hi          # noise around zero is undecided
     partial = {"per_sequence_auc": dict(list(better["per_sequence_auc"].items())[:10])}
-    assert experiment.paired_difference(partial, base)[3] == 10  # only sequences both scored
+    assert scoring.paired_difference(partial, base)[3] == 10  # only sequences both scored

@@ -79,6 +79,7 @@ def test_eao_hand_cases():
 
 def test_vot_layout_and_protocol_with_the_tracker(tmp_path, tiny_params, synthetic_video):
     import cv2
+
     from clnet_jax.evaluate import datasets as eval_data
     from clnet_jax.evaluate import runner as eval_runner
     from conftest import config
@@ -115,8 +116,9 @@ def test_vot_layout_and_protocol_with_the_tracker(tmp_path, tiny_params, synthet
 @pytest.mark.slow
 def test_trax_request_handling(tmp_path, tiny_params, synthetic_video):
     import cv2
-    from clnet_jax.track import runner
+
     from clnet_jax.evaluate import vot_integration
+    from clnet_jax.track import runner
     from conftest import config
     frames, gt = synthetic_video
     paths = []

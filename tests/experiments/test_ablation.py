@@ -1,19 +1,19 @@
-"""The ablation command's plumbing (--quick): every row trains, evaluates and is reported."""
+"""The testbed's plumbing (ablation:quick): every row trains, evaluates and is reported."""
 import json
 import os
 
-import numpy as np
 import pytest
 
-from clnet_jax.experiments import ablation
+from clnet_jax.experiments import ablation, cache, rows
 from conftest import ROOT
 
 
-def _main(tmp_path, *extra):
-    ablation.main([f"--config={ROOT}/configs/ablation.py", "--quick",
-                   f"--config.ablation.bases_dir={tmp_path}/bases",
-                   f"--config.ablation.report_dir={tmp_path}/docs",
-                   f"--config.data.data_dir={tmp_path}/tfds", *extra])
+def _main(tmp_path, rows=None, partial=False, bases=False, **overrides):
+    from clnet_jax import config as config_lib
+    cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py:quick", {
+        "ablation.bases_dir": f"{tmp_path}/bases", "ablation.report_dir": f"{tmp_path}/docs",
+        "data.data_dir": f"{tmp_path}/tfds", **overrides})
+    ablation.run(cfg, partial, rows, bases)
     report = tmp_path / "docs" / "ablation.md"
     return report.read_text() if report.is_file() else None
 
@@ -40,109 +40,83 @@ def _check_report(tmp_path, report, rows):
 def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     """Bases built once (--bases), rows on top, then a registered variant as a new row that
     trains only itself; the report regenerates from the saved results."""
-    assert _main(tmp_path, "--bases") is None  # bases only: no report yet
+    assert _main(tmp_path, bases=True) is None  # bases only: no report yet
     bases = list((tmp_path / "bases").iterdir())
     assert len(bases) == 1 and (bases[0] / "base" / "wall_s.json").is_file()
     stamp = os.path.getmtime(bases[0] / "base" / "wall_s.json")
-    report = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]')
+    report = _main(tmp_path, **{"ablation.rows": ["BT", "RT", "DM"]})
     _check_report(tmp_path, report, ("BT", "RT", "DM"))
     assert os.path.getmtime(bases[0] / "base" / "wall_s.json") == stamp  # not retrained
     before = set(os.listdir(bases[0] / "rows"))
-    report = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
-                   "mlp_no_latent")
+    report = _main(tmp_path, ["mlp_no_latent"], **{"ablation.rows": ["BT", "RT", "DM"]})
     assert "| mlp_no_latent |" in report
     new = set(os.listdir(bases[0] / "rows")) - before
     assert [n.split("-")[0] for n in new] == ["mlp_no_latent"]  # only the variant trained
     os.remove(tmp_path / "docs" / "ablation.md")
-    again = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
-                  "mlp_no_latent", "--report_partial")
+    again = _main(tmp_path, ["mlp_no_latent"], True, **{"ablation.rows": ["BT", "RT", "DM"]})
     assert again == report
     # a hand-written reading beside the report survives regeneration
     (tmp_path / "docs" / "ablation_reading.md").write_text("## Reading\n\nCLNet does not.\n")
-    again = _main(tmp_path, '--config.ablation.rows=["BT", "RT", "DM"]', "--rows",
-                  "mlp_no_latent", "--report_partial")
+    again = _main(tmp_path, ["mlp_no_latent"], True, **{"ablation.rows": ["BT", "RT", "DM"]})
     assert again.startswith(report.rstrip()) and again.rstrip().endswith("CLNet does not.")
     with pytest.raises(SystemExit, match="unknown row"):
-        _main(tmp_path, "--rows", "nonexistent")
+        _main(tmp_path, ["nonexistent"])
 
 
 @pytest.mark.slow
 def test_quick_ablation_every_row(tmp_path):
     report = _main(tmp_path)
-    _check_report(tmp_path, report, ablation.FIXED_ROWS)
+    _check_report(tmp_path, report, rows.ROWS)
 
 
 def test_keys_follow_what_decides_the_work():
     from clnet_jax import config as config_lib
     cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
-    real = (cfg.ablation.bases_dir, cfg.ablation.report_dir)
-    q = cfg.copy_and_resolve_references()
-    ablation.quick_paths(q, {})
-    assert q.ablation.bases_dir != real[0] and q.ablation.report_dir != real[1]
-    assert not q.ablation.report_dir.startswith("docs")
-    key = ablation.base_key(cfg, 0)
-    assert ablation.base_key(cfg, 1) != key
+    real = (cfg.ablation.bases_dir, cache.report_dir(cfg))
+    q = config_lib.from_file(f"{ROOT}/configs/ablation.py:quick")
+    assert q.ablation.bases_dir != real[0] and cache.report_dir(q) != real[1]
+    assert cache.report_dir(q).startswith(q.ablation.bases_dir)
+    key = cache.base_key(cfg, 0)
+    assert cache.base_key(cfg, 1) != key
     other = cfg.copy_and_resolve_references()
-    other.train.clnet_epochs += 1  # a CLNet-stage setting: same base, other rows
+    other.train.clnet.epochs += 1  # a CLNet-stage setting: same base, other rows
     other.train.log_every += 1
     other.ablation.report_dir = "elsewhere"
     other.track.penalty_k += 0.01  # a tracking constant: same base
-    assert ablation.base_key(other, 0) == key
+    assert cache.base_key(other, 0) == key
     crops = cfg.copy_and_resolve_references()
     crops.track.instance_size = 191  # training crops read it: another base
-    assert ablation.base_key(crops, 0) != key
-    assert ablation.eval_path(other, 0, "DM", "test") != ablation.eval_path(cfg, 0, "DM", "test")
-    assert ablation.eval_path(other, 0, "BT", "test").startswith(ablation.seed_dir(cfg, 0))
+    assert cache.base_key(crops, 0) != key
+    assert cache.eval_path(other, 0, "DM", "test") != cache.eval_path(cfg, 0, "DM", "test")
+    assert cache.eval_path(other, 0, "BT", "test").startswith(cache.seed_dir(cfg, 0))
     steps = cfg.copy_and_resolve_references()
-    steps.train.clnet_epochs += 1  # rows tracking with the base keep their evaluations
+    steps.train.clnet.epochs += 1  # rows tracking with the base keep their evaluations
     for row, same in (("BT", True), ("sgd_finetune", True), ("RT", False), ("DM", False)):
-        assert (ablation.eval_path(steps, 0, row, "test")
-                == ablation.eval_path(cfg, 0, row, "test")) == same, row
+        assert (cache.eval_path(steps, 0, row, "test")
+                == cache.eval_path(cfg, 0, row, "test")) == same, row
     steps.clnet.sgd_steps = cfg.clnet.sgd_steps + 1  # sgd_finetune's own setting
-    assert ablation.eval_path(steps, 0, "BT", "test") == ablation.eval_path(cfg, 0, "BT", "test")
-    assert (ablation.eval_path(steps, 0, "sgd_finetune", "test")
-            != ablation.eval_path(cfg, 0, "sgd_finetune", "test"))
-    other.train.epochs += 1  # a base setting: another base
-    assert ablation.base_key(other, 0) != key
+    assert cache.eval_path(steps, 0, "BT", "test") == cache.eval_path(cfg, 0, "BT", "test")
+    assert (cache.eval_path(steps, 0, "sgd_finetune", "test")
+            != cache.eval_path(cfg, 0, "sgd_finetune", "test"))
+    other.train.base.epochs += 1  # a base setting: another base
+    assert cache.base_key(other, 0) != key
     sgd = cfg.copy_and_resolve_references()
-    sgd.train.optimizer = "sgd"  # the value before the key existed: the same key as without it
-    assert ablation.base_key(sgd, 0) != key
-    old = sgd.copy_and_resolve_references()
-    del old.train["optimizer"]
-    assert ablation.base_key(old, 0) == ablation.base_key(sgd, 0)
+    sgd.train.optimizer = "sgd"
+    assert cache.base_key(sgd, 0) != key
 
 
 def test_compiled_programs_are_cached_beside_the_bases_but_not_in_quick_runs():
     from clnet_jax import config as config_lib
     cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
-    d = ablation.compilation_cache_dir(cfg, quick=False)
+    d = cache.compilation_cache_dir(cfg)
     assert d == os.path.abspath(os.path.join(cfg.ablation.bases_dir, "xla_cache"))
-    assert ablation.compilation_cache_dir(cfg, quick=True) is None
+    assert cache.compilation_cache_dir(config_lib.from_file(f"{ROOT}/configs/ablation.py:quick")) is None
     cfg.ablation.compilation_cache = False
-    assert ablation.compilation_cache_dir(cfg, quick=False) is None
+    assert cache.compilation_cache_dir(cfg) is None
 
 
-def test_paired_bootstrap_decides_only_when_the_ci_excludes_zero():
+def test_levels_split_the_columns_by_difficulty():
     from clnet_jax.experiments import report
-    rng = np.random.default_rng(0)
-    clear = 0.05 + 0.01 * rng.normal(size=(5, 100))
-    m, lo, hi = report.paired_bootstrap(clear)
-    assert lo > 0 and report._verdict((m, lo, hi)) == "better"
-    noise = 0.05 * rng.normal(size=(5, 100))
-    assert report._verdict(report.paired_bootstrap(noise)).startswith("undecided")
-    assert report._verdict(report.paired_bootstrap(-clear)) == "worse"
-
-
-def test_scores_skip_the_first_and_absent_frames_and_levels_split_columns():
-    from clnet_jax.experiments import report
-    gt = np.array([[10, 10, 20, 20], [12, 10, 20, 20], [np.nan] * 4, [14, 10, 20, 20]], float)
-    pred = np.array([[0, 0, 1, 1], [12, 10, 20, 20], [90, 90, 5, 5], [14 + 10, 10, 20, 20]], float)
-    sc = report.sequence_scores(gt, pred)
-    assert sc["first_iou"] == 1.0  # frame 2 (the first tracked one), not frame 1
-    # frames 2 and 4 scored (IoU 1 and 1/3), the absent frame 3 not at all
-    np.testing.assert_allclose(np.mean(sc["success"]), np.mean([np.mean(t < 1) + np.mean(t < 1 / 3)
-                                                                 for t in [report.THRESHOLDS]]) / 2)
-    assert report.sequence_scores(gt[:1], pred[:1]) is None
     lv = report.levels_of(["test_easy_00000", "test_medium_00001", "test_hard_00002", "test_easy_00003"])
     assert list(lv) == ["all", "easy", "medium", "hard"] and lv["easy"].tolist() == [1, 0, 0, 1]
     assert list(report.levels_of(["test_00000"])) == ["all"]
@@ -155,25 +129,25 @@ def test_meta_support_and_readapt_rows_reuse_the_training_they_track_with():
     support split; an unknown row is refused."""
     from clnet_jax import config as config_lib
     cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
-    job = lambda row: ablation._row_stage(cfg, 0, row)
+    job = lambda row: cache.row_stage(cfg, 0, row)
     assert job("DM_readapt")[2] == job("DM")[2]
     assert job("meta_sgd_readapt")[2] == job("meta_sgd")[2] != job("DM")[2]
     assert job("sgd_finetune_readapt") is None  # tracks with the base, like sgd_finetune
-    tc = ablation.tracking_config(cfg, "DM_readapt")
+    tc = rows.tracking_config(cfg, "DM_readapt")
     assert tc.track.readapt and tc.clnet.variant == "clnet"
-    assert not ablation.tracking_config(cfg, "DM").track.readapt
-    assert (ablation.eval_path(cfg, 0, "DM_readapt", "test")
-            != ablation.eval_path(cfg, 0, "DM", "test"))
+    assert not rows.tracking_config(cfg, "DM").track.readapt
+    assert (cache.eval_path(cfg, 0, "DM_readapt", "test")
+            != cache.eval_path(cfg, 0, "DM", "test"))
     sup = job("DM_support")
-    assert sup[2] != job("DM")[2] and sup[0].train.clnet_support_pairs == 1
-    assert ablation.tracking_config(cfg, "DM_support").clnet.variant == "clnet"
+    assert sup[2] != job("DM")[2] and sup[0].clnet.support_pairs == 1
+    assert rows.tracking_config(cfg, "DM_support").clnet.variant == "clnet"
     meta = job("meta_sgd")[0]
     assert meta.clnet.variant == "meta_sgd" and meta.train.diverse_mining
-    assert meta.train.clnet_pairs_per_group == cfg.train.clnet_pairs_per_group
+    assert meta.train.clnet.pairs_per_group == cfg.train.clnet.pairs_per_group
     for row in ("no_such_row", "no_such_row_readapt"):
         with pytest.raises(SystemExit, match="unknown row"):
-            ablation.check_row(row)
-    assert ablation.row_training_s(cfg, 0, "DM_readapt") == 0.0  # trains nothing itself
+            rows.row_of(row)
+    assert cache.row_training_s(cfg, 0, "DM_readapt") == 0.0  # trains nothing itself
 
 
 def test_sgd_tuned_tracks_the_base_at_the_validation_step_size():
@@ -182,17 +156,17 @@ def test_sgd_tuned_tracks_the_base_at_the_validation_step_size():
     from clnet_jax import config as config_lib
     cfg = config_lib.from_file(f"{ROOT}/configs/ablation.py")
     cfg.ablation.sgd_tuned_lr = 0.123
-    assert ablation._row_stage(cfg, 0, "sgd_tuned") is None
-    tc = ablation.tracking_config(cfg, "sgd_tuned")
+    assert cache.row_stage(cfg, 0, "sgd_tuned") is None
+    tc = rows.tracking_config(cfg, "sgd_tuned")
     assert tc.clnet.variant == "sgd_finetune" and tc.clnet.sgd_lr == 0.123
-    assert ablation.tracking_config(cfg, "sgd_finetune").clnet.sgd_lr == cfg.clnet.sgd_lr
-    assert (ablation.eval_path(cfg, 0, "sgd_tuned", "test")
-            != ablation.eval_path(cfg, 0, "sgd_finetune", "test"))
+    assert rows.tracking_config(cfg, "sgd_finetune").clnet.sgd_lr == cfg.clnet.sgd_lr
+    assert (cache.eval_path(cfg, 0, "sgd_tuned", "test")
+            != cache.eval_path(cfg, 0, "sgd_finetune", "test"))
     other = cfg.copy_and_resolve_references()
     other.ablation.sgd_tuned_lr = 0.5  # another tuned value: re-evaluated, nothing else
-    assert (ablation.eval_path(other, 0, "sgd_tuned", "test")
-            != ablation.eval_path(cfg, 0, "sgd_tuned", "test"))
-    assert ablation.eval_path(other, 0, "DM", "test") == ablation.eval_path(cfg, 0, "DM", "test")
+    assert (cache.eval_path(other, 0, "sgd_tuned", "test")
+            != cache.eval_path(cfg, 0, "sgd_tuned", "test"))
+    assert cache.eval_path(other, 0, "DM", "test") == cache.eval_path(cfg, 0, "DM", "test")
     cfg.ablation.sgd_tuned_lr = None
     with pytest.raises(SystemExit, match="needs ablation.sgd_tuned_lr"):
         ablation.run(cfg, rows=["BT", "sgd_tuned"])

@@ -55,15 +55,6 @@ def test_grid_points_always_include_the_extra_points_once():
     assert len(pts) == 3 and pts[-1] == up
 
 
-def test_options_take_a_separate_or_joined_value():
-    import pytest
-    from clnet_jax.experiments import ablation
-    assert ablation.joined_options(["--seeds", "0,1", "--config=c.py"], ("--config", "--seeds")) == [
-        "--seeds=0,1", "--config=c.py"]
-    with pytest.raises(SystemExit, match="--seeds needs a value"):
-        ablation.joined_options(["--seeds"], ("--seeds",))
-
-
 def test_table_of_a_one_setting_grid_names_its_column():
     """--what sgd_lr: the table's columns follow the point's keys."""
     rows = [{"point": {"sgd_lr": 0.01}, "auc": [0.4, 0.5]},

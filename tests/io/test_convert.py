@@ -4,8 +4,8 @@ import os
 import numpy as np
 import pytest
 
-from clnet_jax.io import checkpoint
-from clnet_jax.io import convert
+from clnet_jax.io import checkpoint, convert
+from clnet_jax.model import weights
 from conftest import PARITY
 
 
@@ -21,7 +21,7 @@ def test_every_r50_key_is_mapped(keys_file, clnet):
     assert unmapped == []
     assert arch["blocks"] == [3, 4, 6, 3] and arch["width"] == 64 and arch["hidden"] == 256
     assert arch["clnet"] is clnet
-    assert checkpoint.missing_parts(tree, arch) == []
+    assert weights.missing_parts(tree, arch) == []
     heads = tree["heads"]
     assert heads["rpn2"]["cls"]["w"].shape == (256, 10) and heads["rpn4"]["loc"]["b"].shape == (20,)
     if clnet:
@@ -36,14 +36,14 @@ def test_missing_and_unknown_keys_are_reported(tmp_path):
     sd["something.else"] = np.zeros(3, np.float32)
     tree, arch, unmapped = convert.convert_state_dict(sd)
     assert unmapped == ["something.else"]
-    problems = checkpoint.missing_parts(tree, arch)
+    problems = weights.missing_parts(tree, arch)
     assert problems and "layer3_2" in problems[0]
 
 
-def test_cli_writes_loadable_checkpoint_and_corruption_is_caught(tmp_path, capsys):
+def test_converted_checkpoint_loads_and_corruption_is_caught(tmp_path):
     out = tmp_path / "w"
-    assert convert.main([os.path.join(PARITY, "siamrpn_tiny_legacy.pth"), str(out)]) == 0
-    tree, arch = checkpoint.load(str(out))
+    weights.convert_checkpoint(os.path.join(PARITY, "siamrpn_tiny_legacy.pth"), str(out))
+    tree, arch = weights.load(str(out))
     assert arch["blocks"] == [2, 2, 2, 2] and arch["hidden"] == 32
     # a damaged data file: clear error naming the directory
     for root, _, files in os.walk(out / "state"):
@@ -53,17 +53,34 @@ def test_cli_writes_loadable_checkpoint_and_corruption_is_caught(tmp_path, capsy
                 with open(p, "r+b") as fh:
                     fh.write(b"\x00" * 4096)
     with pytest.raises(checkpoint.CheckpointError, match=str(out)):
-        checkpoint.load(str(out))
+        weights.load(str(out))
     with pytest.raises(checkpoint.CheckpointError, match="arch.json"):
-        checkpoint.load(str(tmp_path))
-    assert convert.main([str(tmp_path / "nope.pth"), str(tmp_path / "x")]) == 2
-    assert "nope.pth" in capsys.readouterr().err
+        weights.load(str(tmp_path))
 
 
-def test_backbone_only_imagenet_file_converts_and_starts_training(tmp_path, capsys):
+def test_the_command_exits_2_on_an_unreadable_file_and_3_on_unmapped_keys(tmp_path):
+    """clnet-convert: the error names the file; nothing is written."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from pth_writer import save_pth
+
+    def command(*args):
+        return subprocess.run([sys.executable, "-m", "clnet_jax.commands.convert", *args],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+    out = command(str(tmp_path / "nope.pth"), str(tmp_path / "x"))
+    assert out.returncode == 2 and "nope.pth" in out.stderr
+    save_pth(tmp_path / "odd.pth", {"something.else": np.zeros(3, np.float32)})
+    out = command(str(tmp_path / "odd.pth"), str(tmp_path / "y"))
+    assert out.returncode == 3 and "something.else" in out.stderr
+    assert not (tmp_path / "y").exists()
+
+
+def test_backbone_only_imagenet_file_converts_and_starts_training(tmp_path):
     """pysot's pretrained_models/resnet50.model: backbone names without a prefix, an fc."""
-    from clnet_jax.train import experiment
     from clnet_jax.io.pth import flatten_state_dict, load_pth
+    from clnet_jax.train import experiment
     from conftest import config
     from pth_writer import save_pth
     sd = flatten_state_dict(load_pth(os.path.join(PARITY, "siamrpn_tiny.pth")))
@@ -74,9 +91,9 @@ def test_backbone_only_imagenet_file_converts_and_starts_training(tmp_path, caps
     save_pth(tmp_path / "resnet50.model", bb)
     assert flatten_state_dict(load_pth(tmp_path / "resnet50.model")).keys() == bb.keys()
     out = tmp_path / "bb"
-    assert convert.main([str(tmp_path / "resnet50.model"), str(out)]) == 0
-    assert "fc.bias, fc.weight" in capsys.readouterr().out
-    tree, arch = checkpoint.load(str(out))
+    lines = weights.convert_checkpoint(str(tmp_path / "resnet50.model"), str(out))
+    assert "fc.bias, fc.weight" in lines[0]
+    tree, arch = weights.load(str(out))
     assert arch["kind"] == "backbone" and arch["blocks"] == [2, 2, 2, 2]
     assert set(tree["model"]["params"]) == {"backbone"}
     # train.pretrained_backbone: the backbone comes from the file, neck and heads are fresh

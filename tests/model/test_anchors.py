@@ -73,6 +73,7 @@ def test_miniature_score_map_is_odd_and_matches_the_model():
     and an even side, which would put every anchor half a stride off its cell, is refused."""
     import jax
     import pytest
+
     from clnet_jax import config as config_lib
     from clnet_jax.model import siamrpn as model_lib
     cfg = config_lib.from_file(os.path.join(ROOT, "configs", "demo.py"))

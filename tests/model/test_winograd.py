@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from clnet_jax.model import siamrpn as model_lib
-from clnet_jax.track import tracker as tracker_lib
 from clnet_jax.model import winograd
+from clnet_jax.track import tracker as tracker_lib
 from conftest import config
 
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from clnet_jax.io import checkpoint
+from clnet_jax.model import weights
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow  # real processes: minutes on 2 cores
@@ -39,7 +39,7 @@ def _env(devices: int = 1) -> dict:
 
 
 def _launch(workdir, data_dir, processes: int = 1, devices: int = 1):
-    cmd = [sys.executable, "train.py", f"--config={CFG}", f"--config.train.workdir={workdir}",
+    cmd = [sys.executable, "train.py", f"--config={CFG}", f"--workdir={workdir}",
            f"--config.data.data_dir={data_dir}"]
     if processes == 1:
         return [subprocess.Popen(cmd, cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE,
@@ -54,7 +54,7 @@ def _launch(workdir, data_dir, processes: int = 1, devices: int = 1):
 
 def _wait(procs, timeout=500):
     outs = [p.communicate(timeout=timeout) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     return outs
 
@@ -74,8 +74,8 @@ def _leaves(tree, prefix=""):
 
 def _max_rel_diff(a_dir, b_dir, stats: bool = False):
     """Largest relative difference over the parameters (or over the BN running statistics)."""
-    a, _ = checkpoint.load(a_dir)
-    b, _ = checkpoint.load(b_dir)
+    a, _ = weights.load(a_dir)
+    b, _ = weights.load(b_dir)
     a, b = dict(_leaves(a)), dict(_leaves(b))
     assert a.keys() == b.keys()
     return max(float(np.max(np.abs(a[k] - b[k]))) / max(1.0, float(np.max(np.abs(a[k]))))
@@ -84,10 +84,11 @@ def _max_rel_diff(a_dir, b_dir, stats: bool = False):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    from clnet_jax.data import builders, frames
+    from clnet_jax.data import builders
+    from clnet_jax.data import prepare as prep
     d = str(tmp_path_factory.mktemp("tfds"))
     # made once, read by every process: the training store and the evaluation sequences
-    frames.prepare("synthetic", d, builder_config="tiny")
+    prep.prepare("synthetic", d, builder_config="tiny")
     builders.prepare("synthetic", d, None, "tiny")
     return d
 
@@ -151,6 +152,7 @@ def test_multihost_kill_both_processes_then_resume(tmp_path, runs, data_dir):
 
 def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_weights):
     import shutil
+
     from conftest import DUDEK, PARITY
     data = tmp_path / "data"
     shutil.copytree(DUDEK, data / "Dudek")
@@ -181,8 +183,8 @@ def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_w
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory):
-    from clnet_jax.io import convert
+    from clnet_jax.model import weights
     from conftest import PARITY
     d = str(tmp_path_factory.mktemp("w") / "siamrpn")
-    assert convert.main([os.path.join(PARITY, "siamrpn_tiny.pth"), d]) == 0
+    weights.convert_checkpoint(os.path.join(PARITY, "siamrpn_tiny.pth"), d)
     return d

@@ -137,7 +137,7 @@ def test_clnet_stage_loss_mining_and_gradients_match_official(golden, clnet_para
 
 def test_learning_rate_schedule_has_upstream_shape():
     cfg = config("siamrpn_r50")
-    lr = TS.epoch_learning_rates(cfg)
+    lr = TS.epoch_learning_rates(cfg.train.base)
     assert len(lr) == 20
     np.testing.assert_allclose(lr[0], 0.001, rtol=1e-6)
     np.testing.assert_allclose(lr[5], 0.005, rtol=1e-6)
@@ -146,8 +146,7 @@ def test_learning_rate_schedule_has_upstream_shape():
 
 
 def _run_train(workdir, *extra, timeout=600):
-    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}",
-           f"--config.train.workdir={workdir}", *extra]
+    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}", f"--workdir={workdir}", *extra]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, PYTHONPATH=ROOT))
 
@@ -172,7 +171,7 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
     assert [s for s, _ in full] == list(range(1, 9))
     assert os.path.isfile(ref / "base" / "weights" / "arch.json")
     run = tmp_path / "run"
-    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}", f"--config.train.workdir={run}",
+    cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}", f"--workdir={run}",
            f"--config.data.data_dir={data_dir}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -196,8 +195,8 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
 @pytest.mark.slow
 def test_nan_loss_stops_with_message_and_keeps_checkpoints(tmp_path, data_dir):
     out = _run_train(str(tmp_path / "nan"), f"--config.data.data_dir={data_dir}",
-                     "--config.train.lr=1e30", "--config.train.warmup_start_lr=1e30",
-                     "--config.train.lr_end=1e30", "--config.train.grad_clip=1e30")
+                     "--config.train.base.lr=1e30", "--config.train.base.warmup_start_lr=1e30",
+                     "--config.train.base.lr_end=1e30", "--config.train.grad_clip=1e30")
     assert out.returncode != 0
     assert "loss is nan" in (out.stderr + out.stdout).lower() or "loss is inf" in (out.stderr + out.stdout).lower()
     assert "Checkpoints are intact" in out.stderr + out.stdout
@@ -227,12 +226,12 @@ MULTI = textwrap.dedent("""
     out = {}
     for stage, variant in (('base', 'clnet'), ('clnet', 'clnet'), ('clnet', 'meta_sgd'),
                            ('clnet', 'maml'), ('clnet', 'clnet_sgd')):
-        cfg = C.from_file(CFG, {'data.data_dir': DATA, 'train.groups_per_batch': 4,
-                                'clnet.variant': variant, 'clnet.meta_steps': 2})
-        c = trainer.stage_config(cfg, stage)
+        c = C.from_file(CFG, {'data.data_dir': DATA, f'train.{stage}.groups_per_batch': 4,
+                              'clnet.variant': variant, 'clnet.meta_steps': 2})
         params = M.init_params(c, jax.random.key(0))
         stores, samples = trainer.train_source(c)
-        batch = next(pipeline.make_iterator(stores, c, 0, 4, 1, samples=samples))
+        batch = next(pipeline.make_iterator(stores, c, 0, 4, 1, samples=samples,
+                                            pairs_per_group=c.train[stage].pairs_per_group))
         batch.pop('skipped')
         res = []
         for devs in (jax.devices()[:1], jax.devices()):
@@ -347,7 +346,7 @@ def test_clnet_stage_trains_exactly_the_official_parameters(clnet_params):
     assert set(state["trainable"]) == {"gen"} and trained == official
     out = TS.params_from_state(state, "clnet")
     np.testing.assert_array_equal(out["heads"]["cls_weight"], clnet_params["heads"]["cls_weight"])
-    research = TS.init_state(config("train_tiny", **{"train.clnet_train_fusion": True}), "clnet",
+    research = TS.init_state(config("train_tiny", **{"clnet.train_fusion": True}), "clnet",
                              jax.device_get(clnet_params), 0)
     assert set(research["trainable"]) == {"gen", "fusion"}
 
@@ -360,22 +359,22 @@ def test_resuming_a_workdir_of_other_settings_is_refused(tmp_path):
     cfg = config_lib.from_file(TRAIN_CFG)
     trainer._record_settings(cfg, "base", str(tmp_path))
     same = cfg.copy_and_resolve_references()
-    same.data.workers, same.train.log_every, same.train.workdir = 2, 1, "elsewhere"
+    same.data.workers, same.train.log_every, same.train.init_checkpoint = 2, 1, "elsewhere"
     same.track.window_influence = 0.3  # tracking time only
     trainer.check_resumable(same, "base", str(tmp_path))
     same.clnet.sgd_steps = 9  # the base stage does not read clnet settings
     trainer.check_resumable(same, "base", str(tmp_path))
     other = cfg.copy_and_resolve_references()
     other.track.instance_size = 175
-    other.train.lr = 0.5
-    with pytest.raises(ValueError, match=r"other settings .*track.instance_size.*train.lr"):
+    other.train.base.lr = 0.5
+    with pytest.raises(ValueError, match=r"other settings .*track.instance_size.*train.base.lr"):
         trainer.check_resumable(other, "base", str(tmp_path))
     assert os.path.isfile(tmp_path / "run_settings.json")
 
 
-def test_a_record_without_a_later_key_means_its_old_value(tmp_path):
-    """run_settings.json written before train.optimizer existed resumes under 'sgd' (what
-    the code did then) and is refused under 'adamw'."""
+def test_a_record_of_another_schema_is_refused_naming_the_key(tmp_path):
+    """run_settings.json written by a version whose config lacked a key (or had one this
+    one lacks) is another run: refused, naming the key, whatever its value."""
     from clnet_jax import config as config_lib
     from clnet_jax.train import trainer
     cfg = config_lib.from_file(TRAIN_CFG)
@@ -383,10 +382,10 @@ def test_a_record_without_a_later_key_means_its_old_value(tmp_path):
     path = tmp_path / "run_settings.json"
     saved = json.loads(path.read_text())
     del saved["train.optimizer"]
+    saved["train.clnet_epochs"] = 0
     path.write_text(json.dumps(saved))
-    trainer.check_resumable(cfg, "base", str(tmp_path))
-    cfg.train.optimizer = "adamw"
-    with pytest.raises(ValueError, match="train.optimizer"):
+    with pytest.raises(ValueError, match=r"train.clnet_epochs: checkpoint 0 vs config None.*"
+                                         r"train.optimizer: checkpoint None vs config 'sgd'"):
         trainer.check_resumable(cfg, "base", str(tmp_path))
 
 
@@ -402,13 +401,13 @@ def test_adamw_option_steps_differently_and_unknown_names_are_refused():
     sgd = first_update(cfg)
     cfg.train.optimizer = "adamw"
     adam = first_update(cfg)
-    lr = float(TS.epoch_learning_rates(cfg)[0])
+    lr = float(TS.epoch_learning_rates(cfg.train.clnet)[0])
     # Adam's first step is lr * sign(g) (plus decoupled decay), SGD's lr * (g + wd * w)
     np.testing.assert_allclose(adam["heads"]["w"], -lr * (1 + cfg.train.weight_decay), rtol=1e-3)
     assert not np.allclose(sgd["heads"]["w"], adam["heads"]["w"])
     cfg.train.optimizer = "lamb"
-    with pytest.raises(ValueError, match="train.optimizer must be 'sgd' or 'adamw'"):
-        TS.make_optimizer(cfg, "clnet")
+    with pytest.raises(ValueError, match="train.optimizer='lamb': choose one of sgd, adamw"):
+        config_lib.validate(cfg)
 
 
 @pytest.mark.slow

@@ -19,24 +19,19 @@ import json
 import os
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
-
 import jax
+from absl import flags, logging
 
-from clnet_jax.evaluate import compare as compare_lib
 from clnet_jax import distributed
-from clnet_jax.evaluate import datasets as eval_data
-from clnet_jax.evaluate import runner as eval_runner
-from clnet_jax.evaluate import metrics
-from clnet_jax.evaluate import protocols
-from clnet_jax import config as config_lib
+from clnet_jax.commands import common
 from clnet_jax.data import benchmarks
+from clnet_jax.evaluate import compare as compare_lib
+from clnet_jax.evaluate import datasets as eval_data
+from clnet_jax.evaluate import metrics, protocols
+from clnet_jax.evaluate import runner as eval_runner
 from clnet_jax.track import runner
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
-    "a config file, or a shipped name: " + ", ".join(config_lib.shipped_configs()))
+_CONFIG = common.define_config(None)
 flags.DEFINE_string("checkpoint", None, "weights directory (clnet-convert ...)")
 flags.DEFINE_enum("dataset", "folder", eval_data.names(), "the benchmark (auto: detected "
                   "from the folder)")
@@ -70,7 +65,7 @@ def main(argv):
             print(f"per attribute ({', '.join(attrs)}): {out}/success_plot_<attr>.png, "
                   f"{out}/precision_plot_<attr>.png")
         return
-    cfg = _CONFIG.value
+    cfg = common.loaded(_CONFIG, required=False)
     if cfg is None or FLAGS.checkpoint is None:
         sys.exit("error: --config and --checkpoint are needed to track (or use --compare)")
     name = FLAGS.tracker_name or cfg.name
@@ -164,10 +159,8 @@ def _table(scores, proto):
 
 
 def run(argv: list[str] | None = None) -> None:
-    """The console script (``--config`` accepts a shipped config's name)."""
-    argv = config_lib.command_argv(argv, __doc__, __name__)
     flags.mark_flag_as_required("data_dir")
-    app.run(main, argv=argv)
+    common.run(main, __doc__, __name__, None, argv)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,13 @@ import sys
 
 import cv2
 import numpy as np
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
-from clnet_jax import config as config_lib
+from clnet_jax.commands import common
 from clnet_jax.track import runner
 from clnet_jax.track.inputs import read_frame, to_bgr_uint8
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
-    "a config file, or a shipped name: " + ", ".join(config_lib.shipped_configs()))
+_CONFIG = common.define_config(None)
 flags.DEFINE_string("checkpoint", None, "weights directory")
 flags.DEFINE_string("video", None, "a video file or a folder of frames (jpg/png)")
 flags.DEFINE_string("init", None, "initial box x,y,w,h in pixels of the first frame")
@@ -57,7 +54,7 @@ def draw(frame: np.ndarray, box, score: float) -> np.ndarray:
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    cfg = _CONFIG.value
+    cfg = common.loaded(_CONFIG, required=False)
     if cfg is None or not FLAGS.checkpoint or not FLAGS.video or not FLAGS.init:
         sys.exit("error: --config, --checkpoint, --video and --init are required")
     box = [float(v) for v in FLAGS.init.split(",")]
@@ -86,9 +83,7 @@ def main(argv):
 
 
 def run(argv: list[str] | None = None) -> None:
-    """The console script (``--config`` accepts a shipped config's name)."""
-    argv = config_lib.command_argv(argv, __doc__, __name__)
-    app.run(main, argv=argv)
+    common.run(main, __doc__, __name__, None, argv)
 
 
 if __name__ == "__main__":

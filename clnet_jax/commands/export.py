@@ -10,16 +10,13 @@ names). They reload with ``jax.export.deserialize`` without this package;
 """
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags, logging
 
-from clnet_jax import config as config_lib
+from clnet_jax.commands import common
 from clnet_jax.deploy import export
 from clnet_jax.track import runner
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None,
-    "a config file, or a shipped name: " + ", ".join(config_lib.shipped_configs()))
+_CONFIG = common.define_config(None)
 flags.DEFINE_string("checkpoint", None, "weights directory (clnet-convert ...)")
 flags.DEFINE_string("sizes", None, "frame sizes HEIGHTxWIDTH, comma-separated (e.g. 480x720)")
 flags.DEFINE_string("out", None, "the export folder")
@@ -32,7 +29,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
-    cfg = _CONFIG.value
+    cfg = common.loaded(_CONFIG, required=False)
     if cfg is None or not FLAGS.checkpoint or not FLAGS.out or not FLAGS.sizes:
         sys.exit("error: --config, --checkpoint, --sizes and --out are needed")
     try:
@@ -49,9 +46,7 @@ def main(argv):
 
 
 def run(argv: list[str] | None = None) -> None:
-    """The console script (``--config`` accepts a shipped config's name)."""
-    argv = config_lib.command_argv(argv, __doc__, __name__)
-    app.run(main, argv=argv)
+    common.run(main, __doc__, __name__, None, argv)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,13 @@ def search_side(s_z, exemplar: int, instance: int):
     return s_z * (instance / exemplar)
 
 
+def padded_side(s_z, exemplar: int, out: int):
+    """The same side as :func:`search_side`, in the arithmetic of pysot's ``par_crop``
+    (``s_z + 2·((out - exemplar)/2) / (exemplar/s_z)``), so that pre-crops match its
+    pixels; the two differ by float rounding only."""
+    return s_z + 2 * ((out - exemplar) / 2) / crop_scale(s_z, exemplar)
+
+
 def centred_box(size, scale, out_size: int):
     """Corners (x1, y1, x2, y2) of a target of ``size`` (w, h) on an ``out_size`` crop
     centred on it at ``scale`` crop pixels per frame pixel (pysot's first-frame box)."""
