@@ -3,7 +3,7 @@ differences with bootstrap CIs over the split's sequences.
 
     python benchmarks/real_recipes.py scratch=runs/real_scratch/eval.json \
         mixed=runs/real_mixed/eval.json synthetic=runs/real_synthetic/eval.json \
-        [--demo docs/bench/.../real_toolkits_demo.json] [--out results/bench/real_recipes.json]
+        [--demo docs/results/bench/.../real_toolkits_demo.json] [--out results/bench/real_recipes.json]
 
 Each ``eval.json`` is what ``clnet-train --config real:<recipe>`` writes (per-sequence success
 AUC of the base and of CLNet on the held-back videos); ``--demo`` adds the demo's weights,

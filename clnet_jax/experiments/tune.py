@@ -11,7 +11,7 @@ written into the testbed config by hand, with this file as its provenance.
     clnet-tune --config ablation [--seeds 0,1,2,3,4] [--what tracking|sgd_lr]
 
 ``--what sgd_lr`` tunes the gradient baseline's step size the same way (``sgd_finetune``'s
-``clnet.sgd_lr``, its K steps on the first frame; ``docs/tune_sgd.json``): the chosen value
+``clnet.sgd_lr``, its K steps on the first frame; ``docs/results/testbed/tune_sgd.json``): the chosen value
 goes into the testbed config as ``ablation.sgd_tuned_lr``, tracked as the row ``sgd_tuned``.
 """
 from __future__ import annotations
