@@ -4,7 +4,7 @@
 
 1. The first ``--steps`` base-stage steps of the demo config (same data, same init) with
    ``train.compute_dtype`` float32 and bfloat16: relative loss difference per step.
-2. The tiny converted model (``--weights``: ``python -m clnet_jax.io.convert
+2. The tiny converted model (``--weights``: ``clnet-convert
    tests/golden/siamrpn_tiny.pth DIR``) on the 20 Dudek frames in ``tests/golden``, with
    ``track.compute_dtype`` float32 and bfloat16: mean IoU between the two rollouts.
 

@@ -116,7 +116,8 @@ def main() -> None:
     ap.add_argument("--config", default="siamrpn_r50", help="(siamrpn_tiny: a quick check)")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--kill_at", type=int, default=130,
-                    help="kill after this step (between two checkpoints: the resume recomputes the steps since the last one)")
+                    help="kill after this step (between two checkpoints: the resume recomputes "
+                         "the steps since the last one)")
     ap.add_argument("--clnet_steps", type=int, default=50)
     ap.add_argument("--groups", type=int, default=4, help="pairs per base step")
     ap.add_argument("--checkpoint_every", type=int, default=50)
@@ -165,12 +166,15 @@ def main() -> None:
     table = [{"what": "base stage, first run (killed)", "value": f"{first:.0f} s, {len(before)} steps"},
              {"what": "base stage, resumed", "value": f"{again:.0f} s, to step {len(after)}"},
              {"what": "loss column equal after resume", "value": f"{equal} ({len(overlap)} rows)"},
-             {"what": "base loss first -> last", "value": f"{out['base']['first_loss']:.3f} -> {out['base']['final_loss']:.3f}"},
+             {"what": "base loss first -> last",
+              "value": f"{out['base']['first_loss']:.3f} -> {out['base']['final_loss']:.3f}"},
              {"what": "CLNet stage", "value": f"{t:.0f} s, {len(clnet)} steps"},
              {"what": "loop pairs/s (median)", "value": f"{out['base']['loop_pairs_per_s']:.2f}"},
              {"what": "pure step pairs/s", "value": f"{out['pure_step_pairs_per_s']:.2f}"},
              {"what": "loop / pure", "value": f"{out['loop_over_pure']:.2f}"},
-             {"what": "checkpoint save / restore", "value": f"{out['checkpoint']['save_s']:.1f} s / {out['checkpoint']['restore_s']:.1f} s, {out['checkpoint']['bytes'] / 2 ** 20:.0f} MiB"},
+             {"what": "checkpoint save / restore",
+              "value": f"{out['checkpoint']['save_s']:.1f} s / {out['checkpoint']['restore_s']:.1f} s, "
+                       f"{out['checkpoint']['bytes'] / 2 ** 20:.0f} MiB"},
              {"what": "peak RSS (training processes)", "value": f"{out['peak_rss_mib']:.0f} MiB"}]
     print(common.table(table, ["what", "value"]))
     common.write_json(args.out, out)

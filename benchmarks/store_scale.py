@@ -14,8 +14,9 @@
   samples per epoch, against a 10-track reference store of the same payload: index load time,
   ``startup_s`` (process start to the first batch, ``--workers`` grain workers),
   ``worker_rss_mib`` (the largest worker's resident memory above the reference's largest, the
-  "empty" worker), the main process's memory, start-up again with one worker per core, and ``pairs_per_s_per_core`` (no workers,
-  one thread per core; r50 crop sizes, 16 groups of 1 pair).
+  "empty" worker), the main process's memory, start-up again with one worker per core, and
+  ``pairs_per_s_per_core`` (no workers, one thread per core; r50 crop sizes, 16 groups of 1
+  pair).
 
 Prints a table and writes JSON (one row per store, one per listing).
 """

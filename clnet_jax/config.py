@@ -69,7 +69,8 @@ def base_config() -> ml_collections.ConfigDict:
         compute_dtype="float32",  # 'bfloat16': convolutions in bf16 (GPU speed path);
         # 'float64': all in float64 for exactness work (needs JAX_ENABLE_X64=1)
         # winograd: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) with kernels
-        # transformed once at load ('auto': on CPU, where it is ~1.8x faster per conv)
+        # transformed once at load ('auto': on a CPU backend, where it is faster per conv;
+        # docs/benchmarks.md)
         # winograd_tile: output tile m of F(m×m, 3×3): 2 (error ~1e-6 relative) or 4 (4× fewer
         # multiplications than a direct conv, error ~1e-5 relative)
         winograd="auto", winograd_tile=2,
@@ -120,7 +121,7 @@ def base_config() -> ml_collections.ConfigDict:
     # backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
     # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
-    # `python -m clnet_jax.io.convert resnet50.model DIR` (ImageNet start, as upstream).
+    # `clnet-convert resnet50.model DIR` (ImageNet start, as upstream).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
     # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
     # with L2 weight decay) or 'adamw' (for models trained from scratch).

@@ -101,3 +101,40 @@ def assert_close(ours, ref, name=""):
     err = np.abs(ours - ref).max()
     tol = 1e-4 * max(1.0, np.abs(ref).max())
     assert err <= tol, f"{name}: max abs error {err:.3g} > {tol:.3g}"
+
+
+def iou(a, b) -> np.ndarray:
+    """IoU of (x, y, w, h) boxes (NumPy in, NumPy out; broadcasting)."""
+    import jax.numpy as jnp
+
+    from clnet_jax.model import anchors
+    return np.asarray(anchors.xywh_iou(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)))
+
+
+def stage_losses(workdir, stage: str = "base") -> np.ndarray:
+    """(step, loss) rows of a training stage's metrics.csv."""
+    import csv
+    with open(os.path.join(str(workdir), stage, "metrics.csv")) as f:
+        return np.array([[int(r["step"]), float(r["loss"])] for r in csv.DictReader(f)])
+
+
+def golden_hidden(net, params: dict, golden_file) -> dict:
+    """The hidden maps of a golden file's first search crop (``x_init``) against its
+    template (``z``): what the adaptation sees."""
+    import jax.numpy as jnp
+    kernels = net.apply(params["model"], jnp.asarray(nhwc(golden_file["z"])),
+                        method=net.template_kernels)
+    return net.apply(params["model"], kernels, jnp.asarray(nhwc(golden_file["x_init"])),
+                     method=net.search_hidden)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A data directory with the tiny synthetic training store and evaluation splits, made
+    once and shared by the training tests (and by every process of the multi-process ones)."""
+    from clnet_jax.data import builders
+    from clnet_jax.data import prepare as prep
+    d = str(tmp_path_factory.mktemp("tfds"))
+    prep.prepare("synthetic", d, builder_config="tiny")
+    builders.prepare("synthetic", d, None, "tiny")
+    return d

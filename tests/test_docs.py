@@ -110,4 +110,5 @@ def test_documented_code_runs_on_the_fixtures(doc, weights_dir, bindir, tmp_path
             script.write_text(code)
             cmd = [sys.executable, str(script)]
         out = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, f"{doc} block {i} ({lang}):\n{code}\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}"
+        assert out.returncode == 0, (f"{doc} block {i} ({lang}):\n{code}\n{out.stdout[-2000:]}\n"
+                                     f"{out.stderr[-3000:]}")

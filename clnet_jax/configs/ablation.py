@@ -1,9 +1,9 @@
 """The research testbed: the paper's Table 3 in miniature on the realistic scenes benchmark
 (clnet_jax/data/scenes.py: 3 difficulty levels, a transfer split no training split resembles).
 
-    python -m clnet_jax.experiments.ablation --config configs/ablation.py --bases   # once
-    python -m clnet_jax.experiments.ablation --config configs/ablation.py           # rows
-    python -m clnet_jax.experiments.ablation --config configs/ablation.py --rows mine
+    clnet-ablation --config ablation --bases   # once
+    clnet-ablation --config ablation           # rows
+    clnet-ablation --config ablation --rows mine
 
 The base of each seed is trained once and cached under ablation.bases_dir by a key of its
 config; a row (or a new variant) then costs its generator training and evaluation only.
@@ -30,7 +30,7 @@ def get_config(arg: str | None = None):
     # warm-up epoch, AdamW log decay 0.002 -> 0.0002). Rows: 100 CLNet steps of 8 groups x
     # 4, as in the demo, without warm-up (a one-epoch stage with the base's warm-up epoch
     # would run wholly at the warm-up rate). RT continues the base for as many steps at the
-    # final rate. docs/testbed.md has why these sizes.
+    # final rate. docs/benchmarks.md has why these sizes.
     c.train.steps_per_epoch = 100
     c.train.base.epochs = 32
     c.train.clnet.epochs = 1
@@ -43,14 +43,14 @@ def get_config(arg: str | None = None):
               "DM_official", "DM_running_bn", "DM_support", "meta_sgd", "maml", "clnet_sgd",
               "DM_readapt"],
         # sgd_finetune's step size chosen on the validation split with the base of seed 0
-        # (clnet-tune --what sgd_lr; docs/testbed.md)
+        # (clnet-tune --what sgd_lr; docs/benchmarks.md)
         sgd_tuned_lr=0.02,
         eval_splits=["test", "transfer"],
         eval_batch=24,
         bases_dir="runs/bases",
         report_dir="docs/results/testbed",  # '': <bases_dir>/report
         # XLA's compiled programs kept in <bases_dir>/xla_cache: later seeds, rows and runs
-        # skip compiling (ablation.compilation_cache_dir)
+        # skip compiling (experiments/cache.py)
         compilation_cache=True,
         quick=False,
     ))

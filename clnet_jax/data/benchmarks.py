@@ -5,17 +5,25 @@ Every loader takes the benchmark's root folder and returns ``(sequences, problem
 the file (the others still load). Nothing is guessed: ground truth is read by the column
 count of its format (:mod:`clnet_jax.data.groundtruth`), and frames and boxes must align.
 
-| name | layout |
-| --- | --- |
-| ``otb100``, ``otb2013`` | ``<Seq>/img/0001.jpg``, ``groundtruth_rect.txt``; two targets as ``groundtruth_rect.1.txt``, ``.2.txt`` (``Jogging-1``, ``Jogging-2``); the toolkit's frame ranges (David 300-770, ...) |
-| ``uav123``, ``uav20l``, ``uav123_10fps`` | ``data_seq/<set>/<video>/000001.jpg``, ``anno/<set>/<seq>.txt``; sub-sequences are frame ranges of a video (``tables/uav123.json``) |
-| ``dtb70``, ``folder`` | ``<Seq>/img/*.jpg|png``, ``groundtruth_rect.txt`` (``folder``: also ``groundtruth.txt``, frames beside it) |
-| ``uavdt`` | ``UAV-benchmark-S/<seq>/img000001.jpg``, ``UAV-benchmark-SOT_v1.0/anno/<seq>_gt.txt`` |
-| ``nfs30``, ``nfs240`` | ``<seq>/<fps>/<seq>/00001.jpg``, ``<seq>/<fps>/<seq>.txt`` (240 fps labels, every 8th for 30 fps) |
-| ``tlp``, ``tinytlp`` | ``<Seq>/img/00001.jpg``, ``groundtruth_rect.txt`` as ``frame,x,y,w,h,isLost`` |
-| ``trackingnet`` | ``TRAIN_<k>/frames/<seq>/0.jpg``, ``TRAIN_<k>/anno/<seq>.txt``; ``TEST/`` (first box only) |
-| ``vot2019`` | ``[list.txt]``, ``<seq>/color/00000001.jpg`` or ``<seq>/00000001.png``, ``groundtruth.txt`` |
-| ``lasot``, ``got10k`` | see :mod:`clnet_jax.data.layouts` |
+- ``otb100``, ``otb2013``: ``<Seq>/img/0001.jpg``, ``groundtruth_rect.txt``; two targets
+  as ``groundtruth_rect.1.txt``, ``.2.txt`` (``Jogging-1``, ``Jogging-2``); the toolkit's
+  frame ranges (David 300-770, ...)
+- ``uav123``, ``uav20l``, ``uav123_10fps``: ``data_seq/<set>/<video>/000001.jpg``,
+  ``anno/<set>/<seq>.txt``; sub-sequences are frame ranges of a video
+  (``tables/uav123.json``)
+- ``dtb70``, ``folder``: ``<Seq>/img/*.jpg|png``, ``groundtruth_rect.txt`` (``folder``: also
+  ``groundtruth.txt``, frames beside it)
+- ``uavdt``: ``UAV-benchmark-S/<seq>/img000001.jpg``,
+  ``UAV-benchmark-SOT_v1.0/anno/<seq>_gt.txt``
+- ``nfs30``, ``nfs240``: ``<seq>/<fps>/<seq>/00001.jpg``, ``<seq>/<fps>/<seq>.txt`` (240 fps
+  labels, every 8th for 30 fps)
+- ``tlp``, ``tinytlp``: ``<Seq>/img/00001.jpg``, ``groundtruth_rect.txt`` as
+  ``frame,x,y,w,h,isLost``
+- ``trackingnet``: ``TRAIN_<k>/frames/<seq>/0.jpg``, ``TRAIN_<k>/anno/<seq>.txt``; ``TEST/``
+  (first box only)
+- ``vot2019``: ``[list.txt]``, ``<seq>/color/00000001.jpg`` or ``<seq>/00000001.png``,
+  ``groundtruth.txt``
+- ``lasot``, ``got10k``: see :mod:`clnet_jax.data.layouts`
 
 ``gt`` is NaN on frames where the benchmark marks the target absent (NaN rows, TLP's
 ``isLost``, LaSOT's occlusion and out-of-view labels); ``present`` keeps the benchmark's own

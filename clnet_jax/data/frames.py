@@ -4,7 +4,8 @@ A store is a folder of array_record shards plus a small index: per track its fir
 and its number of records (``tracks.npy``, memory-mapped, so opening a store of millions of
 tracks reads a few bytes and every process and grain worker shares the page cache), so
 drawing a pair is two random reads whatever the sequence length (the whole-sequence records
-of :mod:`clnet_jax.data.builders` cost a read of every frame). Records are serialised with TFDS's feature encoding (``FEATURES``, no TensorFlow):
+of :mod:`clnet_jax.data.builders` cost a read of every frame). Records are serialised with
+TFDS's feature encoding (``FEATURES``, no TensorFlow):
 
 * ``image``: JPEG bytes — the original frame (storage ``full``) or pysot's 511×511 context
   crop around the target (storage ``crop511``, the default for real datasets);

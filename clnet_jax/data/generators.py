@@ -17,9 +17,9 @@ def make(generator: str, split: str, index: int, base_seed: int = 0, length: int
     """(name, sequence) of a split's ``index``-th sequence, a pure function of the arguments.
 
     'lookalike': :mod:`clnet_jax.data.synthetic`'s recoloured copies; 'scenes':
-    :mod:`clnet_jax.data.scenes` (its frame size comes from the family; the name carries the difficulty level, and the
-    'transfer' split uses the transfer family); 'scenes_easy_medium': the same without the
-    hard level.
+    :mod:`clnet_jax.data.scenes` (its frame size comes from the family; the name carries the
+    difficulty level, and the 'transfer' split uses the transfer family);
+    'scenes_easy_medium': the same without the hard level.
     """
     name = sequence_name(generator, split, index)
     if generator == "lookalike":

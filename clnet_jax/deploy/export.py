@@ -196,7 +196,8 @@ class ExportedTracker:
                     raise ExportError(f"{path}: missing")
                 with open(path, "rb") as f:
                     data = f.read()
-                if hashlib.sha256(data).hexdigest() != self.manifest["files"][os.path.basename(path)]["sha256"]:
+                want = self.manifest["files"][os.path.basename(path)]["sha256"]
+                if hashlib.sha256(data).hexdigest() != want:
                     raise ExportError(f"{path}: does not match {MANIFEST} (another export?)")
                 parts.append(jax.export.deserialize(bytearray(data)))
             self._loaded[size] = Exported(*parts)

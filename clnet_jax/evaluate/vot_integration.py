@@ -5,7 +5,7 @@ In the VOT workspace's ``trackers.ini``::
     [clnet]
     label = CLNet (JAX)
     protocol = traxpython
-    command = import clnet_jax.evaluate.vot_integration as v; v.main('configs/clnet_r50.py', 'weights/clnet_r50')
+    command = import clnet_jax.evaluate.vot_integration as v; v.main('clnet_r50', 'weights/r50')
     paths = /path/to/clnet_jax
 
 Each TraX request is handled by :func:`handle`, a plain function of the request's kind,

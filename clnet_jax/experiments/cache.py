@@ -153,9 +153,8 @@ def report_dir(cfg) -> str:
 def compilation_cache_dir(cfg) -> str | None:
     """Where XLA's compiled programs are kept between runs (JAX's persistent compilation
     cache), or None. Every seed of a row runs the same programs (weights are arguments, not
-    constants), so with the cache only the first seed compiles: on this 2-core CPU a cold
-    evaluation of 24 test sequences took 35.6 s and a cached one 16.5 s, and the first-frame
-    cost probe 12.5 s vs 1.9 s. Off in quick runs (plumbing in tests: no global state)."""
+    constants), so with the cache only the first seed compiles (docs/benchmarks.md,
+    "Compilation cache"). Off in quick runs (plumbing in tests: no global state)."""
     if cfg.ablation.quick or not cfg.ablation.compilation_cache:
         return None
     return os.path.abspath(os.path.join(cfg.ablation.bases_dir, "xla_cache"))

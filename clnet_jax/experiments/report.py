@@ -16,12 +16,11 @@ import cv2
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from clnet_jax.data.generators import level_of_name  # noqa: E402
 from clnet_jax.data.scenes import LEVELS  # noqa: E402
-from clnet_jax.evaluate import metrics  # noqa: E402
+from clnet_jax.evaluate import metrics, plots  # noqa: E402
 from clnet_jax.evaluate.scoring import THRESHOLDS, paired_bootstrap, sequence_scores, verdict  # noqa: E402,F401
 from clnet_jax.experiments import cache  # noqa: E402
 from clnet_jax.experiments import rows as rows_lib  # noqa: E402
@@ -80,27 +79,20 @@ def paired_differences(scores: dict, rows: list[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------- figures
-def _plots(scores, rows, out_dir, split):
-    names = []
+def _plots(scores, rows, out_dir, split) -> dict:
+    """The success and precision plots of a split (curves averaged over seeds): file name ->
+    what the plot holds."""
+    out = {}
+    n = scores[rows[0]]["auc"].shape[0]
     for kind, key, xs in (("success", "succ_curve", THRESHOLDS),
                           ("precision", "prec_curve", metrics.PREC_THRESHOLDS)):
-        fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        for row in rows:
-            curve = scores[row][key].mean(0)
-            score = np.mean(curve) if kind == "success" else curve[20]
-            ax.plot(xs, curve, label=f"{row} [{score:.3f}]", linewidth=1.8)
-        ax.set_xlabel("overlap threshold" if kind == "success" else "location error threshold (px)")
-        ax.set_ylabel("success rate" if kind == "success" else "precision")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.set_title(f"{kind} plot, {split} split (mean of {scores[rows[0]]['auc'].shape[0]} seeds)")
-        ax.legend(fontsize=7, loc="lower left" if kind == "success" else "lower right")
-        fig.tight_layout()
+        curves = {row: scores[row][key].mean(0) for row in rows}
+        marks = {row: float(np.mean(c)) if kind == "success" else float(c[20])
+                 for row, c in curves.items()}
         name = f"ablation_{split}_{kind}.png"
-        fig.savefig(os.path.join(out_dir, name), dpi=110)
-        plt.close(fig)
-        names.append(name)
-    return names
+        out[name] = plots.write_curves(os.path.join(out_dir, name), kind, xs, curves, marks,
+                                       f"{kind} plot, {split} split (mean of {n} seeds)")
+    return out
 
 
 def _distractor_figure(per_seed, seqs, out_dir) -> str | None:
@@ -176,8 +168,8 @@ def split_section(split: str, per_seed: dict, rows: list[str], seqs, paper: dict
                      f"{np.nanmean(sc['first']):.3f} | {'–' if np.isnan(init) else f'{init:.2f}'} | "
                      f"{f'{p[0]} / {p[1]}' if p else '–'} |")
     lines.append("")
-    plots = _plots(scores, rows, out_dir, split)
-    lines += [" ".join(f"![{p}]({p})" for p in plots), ""]
+    figures = _plots(scores, rows, out_dir, split)
+    lines += [" ".join(f"![{p}]({p})" for p in figures), ""]
     for ref, d in diffs.items():
         levels = list(next(iter(d.values())).keys()) if d else ["all"]
         lines += [f"Paired success-AUC difference against {ref} (points; mean [bootstrap 95 % CI "
@@ -190,7 +182,11 @@ def split_section(split: str, per_seed: dict, rows: list[str], seqs, paper: dict
     summary = {"table": {r: {"success_auc": float(scores[r]["auc"].mean()),
                              "precision": float(scores[r]["prec"].mean()),
                              "first_iou": float(np.nanmean(scores[r]["first"]))} for r in rows},
-               "paired_differences": diffs, "sequences": n}
+               "paired_differences": diffs, "sequences": n,
+               "plots": {name: {**{k: f[k] for k in ("title", "xlabel", "ylabel")},
+                                "lines": [[label, np.asarray(ys).tolist()]
+                                          for label, _, ys in f["lines"]]}
+                         for name, f in figures.items()}}
     return lines, summary
 
 

@@ -70,7 +70,8 @@ def map_key(key: str, value: np.ndarray):
         block = {None: "block1", "_2": "block2", "_3": "block3"}[m[3]]
         r = _convbn([f"rpn{m[1]}", m[2], "encoder", block], m[4], m[5], value)
         return None if r is None else ("clnet_" + r[0], r[1], r[2])
-    m = re.fullmatch(r"rpn_head\.rpn(\d)\.(cls|loc)\.decoder\.decoder_mu\.(deconv1|deconv1_2|deconv2)\.0\.weight", key)
+    m = re.fullmatch(r"rpn_head\.rpn(\d)\.(cls|loc)\.decoder\.decoder_mu\."
+                     r"(deconv1|deconv1_2|deconv2)\.0\.weight", key)
     if m:
         fc = {"deconv1": "fc1", "deconv1_2": "fc2", "deconv2": "fc3"}[m[3]]
         return "clnet_params", [f"rpn{m[1]}", m[2], "decoder", fc], value[:, :, 0, 0].T

@@ -67,7 +67,7 @@ def load(directory: str) -> tuple[dict, dict]:
 
 
 def load_backbone(directory: str, width: int, blocks: list) -> dict:
-    """A backbone checkpoint (``python -m clnet_jax.io.convert resnet50.model DIR``) as
+    """A backbone checkpoint (``clnet-convert resnet50.model DIR``) as
     {'params': ..., 'batch_stats': ...}; a tracker checkpoint's backbone is accepted too."""
     tree, arch = load(directory)
     if arch.get("width") != width or list(arch.get("blocks", [])) != list(blocks):

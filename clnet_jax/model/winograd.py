@@ -4,8 +4,9 @@ multiplications per 3×3 convolution).
 The 3×3 stride-1 convolutions (dilated ones included) hold most of SiamRPN++ r50's tracking
 FLOPs. With the kernels transformed once at load (:func:`kernel_transform`, 16/9 of the
 weights' memory), a convolution becomes 16 matrix products of the transformed input tiles
-— 1.7–1.9× faster than XLA's CPU convolution on the r50 layer shapes, with output errors
-of ~1e-6 relative (the transforms only add, subtract and halve).
+— faster than XLA's CPU convolution on the r50 layer shapes (docs/benchmarks.md,
+"Winograd convolutions"), with output errors of ~1e-6 relative (the transforms only add,
+subtract and halve).
 
 A dilated convolution is the undilated one on the d² interleaved sub-grids of its input.
 """

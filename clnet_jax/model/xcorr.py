@@ -30,12 +30,9 @@ def xcorr_grouped_conv(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
 
 def xcorr_shift_sum(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     """The same correlation as Hk*Wk shifted elementwise products, which XLA fuses into one
-    loop. Alone, XLA's CPU grouped convolution is slow at these shapes: 7.6 ms vs 0.14 ms at
-    the testbed evaluator's (24 x 19x19 search, 5x5 kernel, 32 channels), 4.9 vs 0.19 ms at
-    r50's batch 1 (29x29, 5x5, 256), same output to 2e-6 (2 cores). Inside the whole
-    programs the gain is smaller: the testbed's batched evaluation 13-15 % faster (A/B in
-    one process), r50 tracking at batch 1 within the run-to-run noise (4.47-4.56 fps vs
-    4.34-4.52). Sums in float32 (bfloat16 inputs too), like a convolution's accumulator."""
+    loop: on CPUs XLA's grouped convolution is slow at these shapes (docs/benchmarks.md,
+    "Cross-correlation on CPUs"). Sums in float32 (bfloat16 inputs too), like a
+    convolution's accumulator."""
     _, hs, ws, _ = search.shape
     _, hk, wk, _ = kernel.shape
     ho, wo = hs - hk + 1, ws - wk + 1

@@ -7,21 +7,16 @@ import pytest
 from clnet_jax.adapt import clnet as C
 from clnet_jax.adapt import variants as V
 from clnet_jax.io import checkpoint
-from clnet_jax.model import anchors as A
 from clnet_jax.model import siamrpn as M
 from clnet_jax.model import targets as T
 from clnet_jax.track import runner
-from conftest import PARITY, assert_close, config, nchw, nhwc
+from conftest import PARITY, assert_close, config, golden_hidden, iou, nchw
 
 FILES = [("clnet_tiny_fixed", "corrected"), ("clnet_tiny", "official")]
 
 
 def _first_frame(golden_file, params):
-    net = M.model_from_config(config("clnet_tiny").model)
-    kernels = net.apply(params["model"], jnp.asarray(nhwc(golden_file["z"])),
-                        method=M.SiamRPN.template_kernels)
-    return net.apply(params["model"], kernels, jnp.asarray(nhwc(golden_file["x_init"])),
-                     method=M.SiamRPN.search_hidden)
+    return golden_hidden(M.model_from_config(config("clnet_tiny").model), params, golden_file)
 
 
 @pytest.mark.parametrize("name,layout", FILES)
@@ -65,10 +60,6 @@ def test_first_frame_adjustment_matches_official(golden, clnet_params, synthetic
     assert_close(nchw(loc), g["loc_adapted"], "loc_adapted")
 
 
-def _iou(a, b):
-    return np.asarray(A.xywh_iou(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)))
-
-
 @pytest.mark.parametrize("name,layout,dudek_file", [
     ("clnet_tiny_fixed", "corrected", "dudek_clnet_fixed_tiny.txt"),
     ("clnet_tiny", "official", "dudek_clnet_tiny.txt")])
@@ -87,12 +78,12 @@ def test_clnet_tracker_rollouts(golden, clnet_params, synthetic_video, dudek, na
         forced = dict(trk.state, center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
                       size=jnp.asarray(g["track_pre_size"][i - 1], jnp.float32))
         _, box, _ = trk._step(clnet_params, forced, frames[i])
-        assert _iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
-    assert _iou(boxes[1:], g["track_boxes"]).mean() >= 0.99
+        assert iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
+    assert iou(boxes[1:], g["track_boxes"]).mean() >= 0.99
     frames, gt = dudek
     boxes, _ = trk.track(frames, gt[0])
     ref = np.loadtxt(f"{PARITY}/{dudek_file}", delimiter=",")
-    assert _iou(boxes, ref).mean() >= 0.99
+    assert iou(boxes, ref).mean() >= 0.99
 
 
 def test_layouts_really_differ(golden):

@@ -12,7 +12,7 @@ from clnet_jax.adapt import variants as V
 from clnet_jax.model import siamrpn as M
 from clnet_jax.model import targets as T
 from clnet_jax.train import step as TS
-from conftest import config, nhwc
+from conftest import config, golden_hidden, nhwc
 
 META = ("meta_sgd", "maml", "clnet_sgd")
 
@@ -48,10 +48,7 @@ def _state_parts(cfg, params):
 def _first_frame(golden, params, cfg):
     """The first frame's hidden maps, mined labels and targets as the tracker builds them."""
     g = golden["clnet_tiny_fixed"]
-    net = M.model_from_config(cfg.model)
-    kernels = net.apply(params["model"], jnp.asarray(nhwc(g["z"])), method=net.template_kernels)
-    hidden = net.apply(params["model"], kernels, jnp.asarray(nhwc(g["x_init"])),
-                       method=net.search_hidden)
+    hidden = golden_hidden(M.model_from_config(cfg.model), params, g)
     labels = jnp.asarray(g["label_cls"], jnp.int32)[None]
     loc_w = jnp.where(labels == 1, 1.0 / jnp.maximum(jnp.sum(labels == 1), 1), 0.0)
     box = jnp.asarray([100.0, 110.0, 160.0, 150.0])  # a target near the crop centre

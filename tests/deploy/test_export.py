@@ -89,7 +89,8 @@ def test_bad_inputs_are_refused_by_name(exported, tmp_path, dudek, clnet_params)
     frames, gt = dudek
     d, _, _ = exported["siamrpn"]
     trk = export.ExportedTracker(d)
-    with pytest.raises(export.ExportError, match=r"frame size 240x360 was not exported \(exported: 480x720\)"):
+    with pytest.raises(export.ExportError,
+                       match=r"frame size 240x360 was not exported \(exported: 480x720\)"):
         trk.track([frames[0][::2, ::2]], gt[0])
     with pytest.raises(export.ExportError, match="frame size changed"):
         trk.track([frames[0], frames[1][::2, ::2]], gt[0])

@@ -218,7 +218,7 @@ def test_bad_sequences_fail_alone_and_batched_equals_sequential(tmp_path, tiny_p
         assert metrics.iou_got10k(a[:frames], b[:frames]).mean() > 0.99, name
 
 
-def test_compare_plots_render(tmp_path):
+def test_compare_plots_hold_each_trackers_curves_best_first(tmp_path):
     root = _dudek_only(tmp_path)
     seqs, _ = eval_data.load("folder", str(root))
     gt = seqs[0].gt
@@ -227,11 +227,23 @@ def test_compare_plots_render(tmp_path):
         d.mkdir(parents=True)
         pred = gt + np.random.default_rng(0).normal(0, noise, gt.shape)
         np.savetxt(d / "Dudek.txt", pred, delimiter=",")
-    scores = compare.compare([str(tmp_path / "res" / "good"), str(tmp_path / "res" / "bad")],
-                             seqs, str(tmp_path / "plots"), "Dudek")
+    shown = {}
+    scores = compare.compare([str(tmp_path / "res" / "bad"), str(tmp_path / "res" / "good")],
+                             seqs, str(tmp_path / "plots"), "Dudek", shown=shown)
     assert scores["good"]["success_auc"] > scores["bad"]["success_auc"]
-    for kind in ("success", "precision"):
-        assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot.png") > 10_000
+    for kind, key, mark in (("success", "success_curve", "success_auc"),
+                            ("precision", "precision_curve", "precision")):
+        plot = shown[""][kind]
+        assert [label for label, _, _ in plot["lines"]] == [
+            f"{n} [{scores[n][mark]:.3f}]" for n in ("good", "bad")]  # best first
+        for (_, xs, ys), n in zip(plot["lines"], ("good", "bad")):
+            np.testing.assert_array_equal(ys, scores[n][key])
+            assert len(xs) == len(ys)
+        assert plot["ylim"] == (0.0, 1.0) and plot["title"] == f"{kind} plot: Dudek (1 sequences)"
+        assert plot["xlabel"] == ("overlap threshold" if kind == "success"
+                                  else "location error threshold (px)")
+        img = cv2.imread(str(tmp_path / "plots" / f"{kind}_plot.png"))
+        assert img.shape == (495, 715, 3)  # 6.5 x 4.5 in at 110 dpi
 
 
 @pytest.mark.slow
@@ -304,7 +316,8 @@ def test_compare_draws_per_attribute_plots_from_pysot_json(tmp_path):
     assert scores["good"]["attributes"]["OCC"]["sequences"] == 2
     for attr in ("IV", "OCC", "SV"):
         for kind in ("success", "precision"):
-            assert os.path.getsize(tmp_path / "plots" / f"{kind}_plot_{attr}.png") > 10_000
+            img = cv2.imread(str(tmp_path / "plots" / f"{kind}_plot_{attr}.png"))
+            assert img is not None and img.shape == (495, 715, 3)
 
 
 @pytest.mark.slow

@@ -158,7 +158,8 @@ def test_dtb70_and_nfs_read_as_the_got10k_datasets_read_them(tmp_path):
         write_frames(nfs / name / "30" / name, range(1, n + 1), "{:05d}.jpg", (8, 8))
         corners = np.round(rng.uniform(1, 50, (8 * n + 1, 2)), 1)
         write_rows(nfs / name / "30" / f"{name}.txt",
-                   [[0, x, y, x + 20, y + 30, i + 1, 0, 0, 0, '"obj"'] for i, (x, y) in enumerate(corners)], " ")
+                   [[0, x, y, x + 20, y + 30, i + 1, 0, 0, 0, '"obj"']
+                    for i, (x, y) in enumerate(corners)], " ")
     ref = NfS(str(nfs), 30)
     ours = {s.name: s for s in benchmarks.load("nfs30", str(nfs))[0]}
     for i, name in enumerate(ref.seq_names):

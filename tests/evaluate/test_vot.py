@@ -6,7 +6,8 @@ from clnet_jax.evaluate import vot
 
 
 def _rotated(rng):
-    cx, cy, w, h, a = rng.uniform(20, 180), rng.uniform(20, 120), rng.uniform(5, 60), rng.uniform(5, 60), rng.uniform(0, np.pi)
+    cx, cy = rng.uniform(20, 180), rng.uniform(20, 120)
+    w, h, a = rng.uniform(5, 60), rng.uniform(5, 60), rng.uniform(0, np.pi)
     c, s = np.cos(a), np.sin(a)
     pts = [(cx + c * dx - s * dy, cy + s * dx + c * dy) for dx, dy in
            ((-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2))]

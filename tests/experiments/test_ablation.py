@@ -2,6 +2,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from clnet_jax.experiments import ablation, cache, rows
@@ -19,21 +20,37 @@ def _main(tmp_path, rows=None, partial=False, bases=False, **overrides):
 
 
 def _check_report(tmp_path, report, rows):
-    for row in rows:
-        assert f"| {row} |" in report
-    for split in ("test", "transfer"):
-        assert f"## {split} split" in report
-        for kind in ("success", "precision"):
-            assert os.path.getsize(tmp_path / "docs" / f"ablation_{split}_{kind}.png") > 10_000
-    assert "Paired success-AUC difference against BT" in report
-    assert "Paired success-AUC difference against RT" in report
-    assert "Is the base converged?" in report and "What the CIs decide" in report
-    assert "## Cost of a row on top of the bases" in report and "| DM | " in report
-    assert "| easy | medium | hard |" in report  # per difficulty level
+    """The report's numbers agree with each other: the table's scores with the plotted
+    curves (AUC = the success curve's mean, precision = its value at 20 px) and with the
+    markdown, each paired difference with its CI, every row in the table and the plots."""
+    import cv2
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
-    m, lo, hi = data["splits"]["test"]["paired_differences"]["BT"]["DM"]["all"]
-    assert lo <= m <= hi
-    assert 0 <= data["splits"]["transfer"]["table"]["DM"]["success_auc"] <= 1
+    for split in ("test", "transfer"):
+        summary = data["splits"][split]
+        table = summary["table"]
+        assert set(rows) <= set(table)
+        success = summary["plots"][f"ablation_{split}_success.png"]
+        precision = summary["plots"][f"ablation_{split}_precision.png"]
+        assert len(success["lines"]) == len(precision["lines"]) == len(table)
+        for (label, ys), (plabel, pys), row in zip(success["lines"], precision["lines"], table):
+            assert label == f"{row} [{np.mean(ys):.3f}]" and plabel.startswith(f"{row} [")
+            np.testing.assert_allclose(np.mean(ys), table[row]["success_auc"], atol=1e-9)
+            np.testing.assert_allclose(pys[20], table[row]["precision"], atol=1e-9)
+            assert f"| {row} | {100 * table[row]['success_auc']:.1f} ± " in report
+        assert success["xlabel"] == "overlap threshold" and len(success["lines"][0][1]) == 21
+        for kind in ("success", "precision"):
+            img = cv2.imread(str(tmp_path / "docs" / f"ablation_{split}_{kind}.png"))
+            assert img is not None and img.shape == (495, 715, 3)
+        for ref, per_row in summary["paired_differences"].items():
+            assert ref in ("BT", "RT", "DM", "sgd_tuned", "sgd_finetune") and ref in table
+            for row, levels in per_row.items():
+                assert set(levels) == {"all", "easy", "medium", "hard"}
+                for m, lo, hi in levels.values():
+                    assert lo <= m <= hi
+                m, lo, hi = levels["all"]
+                assert f"| {row} | {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" in report
+    seeds = data["seeds"]
+    assert len(seeds) == 1 and set(data["row_train_s"]) == set(data["rows"]) >= set(rows)
 
 
 @pytest.mark.slow

@@ -4,15 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from clnet_jax.model import anchors as A
 from clnet_jax.track import runner
 from clnet_jax.track import tracker as T
 from clnet_jax.track.inputs import FrameError, read_frame, to_bgr_uint8
-from conftest import PARITY, config
-
-
-def _iou(a, b):
-    return np.asarray(A.xywh_iou(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)))
+from conftest import PARITY, config, iou
 
 
 def test_teacher_forced_rollout(golden, tiny_params, synthetic_video):
@@ -25,7 +20,7 @@ def test_teacher_forced_rollout(golden, tiny_params, synthetic_video):
         forced = state._replace(center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
                       size=jnp.asarray(g["track_pre_size"][i - 1], jnp.float32))
         _, box, score = step(tiny_params, forced, frames[i])
-        assert _iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
+        assert iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"
         assert abs(float(score) - g["track_best_score"][i - 1]) < 1e-4
 
 
@@ -35,11 +30,11 @@ def test_free_rollouts_synthetic_and_dudek(golden, tiny_params, synthetic_video,
     trk = runner.SequenceTracker(config("siamrpn_tiny"), tiny_params)
     frames, _ = synthetic_video
     boxes, _ = trk.track(frames, g["init_box"])
-    assert _iou(boxes[1:], g["track_boxes"]).mean() >= 0.99
+    assert iou(boxes[1:], g["track_boxes"]).mean() >= 0.99
     frames, gt = dudek
     boxes, _ = trk.track(frames, gt[0])
     ref = np.loadtxt(f"{PARITY}/dudek_siamrpn_tiny.txt", delimiter=",")
-    assert _iou(boxes, ref).mean() >= 0.99
+    assert iou(boxes, ref).mean() >= 0.99
 
 
 @pytest.mark.slow
@@ -62,8 +57,8 @@ def test_vmap_over_sequences_equals_one_at_a_time(tiny_params, synthetic_video):
         single, _ = trk.track(list(seqs[s]), boxes0[s])
         # batched convolutions sum in another order: equal up to float32 rounding, which
         # a free rollout compounds (0.02 px after 5 frames here)
-        iou = _iou(np.stack(batched)[:, s], single[1:])
-        assert iou.mean() >= 0.999 and iou.min() >= 0.99
+        overlap = iou(np.stack(batched)[:, s], single[1:])
+        assert overlap.mean() >= 0.999 and overlap.min() >= 0.99
 
 
 @pytest.mark.parametrize("box", [[10, 10, 0, 20], [10, 10, 20, -3], [np.nan, 1, 2, 3],
@@ -137,7 +132,7 @@ def test_bfloat16_tracking_stays_close_to_float32(tiny_params, dudek):
         cfg = config("siamrpn_tiny", **{"track.compute_dtype": dtype})
         out[dtype], _ = runner.SequenceTracker(cfg, tiny_params).track(frames[:3], gt[0])
     assert np.all(np.isfinite(out["bfloat16"]))
-    assert _iou(out["bfloat16"][1:], out["float32"][1:]).min() >= 0.99
+    assert iou(out["bfloat16"][1:], out["float32"][1:]).min() >= 0.99
 
 
 def test_float64_tracking_needs_x64_and_says_so():
@@ -174,7 +169,7 @@ def test_float64_clnet_tracker_follows_upstream_and_float32(clnet_params, synthe
     ref = np.loadtxt(f"{PARITY}/{dudek_file}", delimiter=",")
     assert np.abs(b64 - ref).max() <= 1e-3      # upstream float32 golden, 4 decimals
     assert np.abs(b64 - b32).max() <= 1e-3
-    assert _iou(s64[1:], golden[golden_name]["track_boxes"]).min() >= 0.999
+    assert iou(s64[1:], golden[golden_name]["track_boxes"]).min() >= 0.999
 
 
 def _readapt_cfg(**kw):

@@ -3,7 +3,6 @@
 Select with ``pytest -m slow -k multihost``. Each process runs ``train.py`` exactly as a user
 would on a cluster (``--coordinator_address --num_processes --process_id``).
 """
-import csv
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import numpy as np
 import pytest
 
 from clnet_jax.model import weights
-from conftest import ROOT
+from conftest import ROOT, stage_losses
 
 pytestmark = pytest.mark.slow  # real processes: minutes on 2 cores
 
@@ -38,9 +37,9 @@ def _env(devices: int = 1) -> dict:
     return env
 
 
-def _launch(workdir, data_dir, processes: int = 1, devices: int = 1):
+def _launch(workdir, tiny_data, processes: int = 1, devices: int = 1):
     cmd = [sys.executable, "train.py", f"--config={CFG}", f"--workdir={workdir}",
-           f"--config.data.data_dir={data_dir}"]
+           f"--config.data.data_dir={tiny_data}"]
     if processes == 1:
         return [subprocess.Popen(cmd, cwd=ROOT, env=_env(devices), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)]
@@ -57,11 +56,6 @@ def _wait(procs, timeout=500):
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     return outs
-
-
-def _losses(workdir, stage):
-    with open(os.path.join(workdir, stage, "metrics.csv")) as f:
-        return np.array([[int(r["step"]), float(r["loss"])] for r in csv.DictReader(f)])
 
 
 def _leaves(tree, prefix=""):
@@ -83,24 +77,13 @@ def _max_rel_diff(a_dir, b_dir, stats: bool = False):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    from clnet_jax.data import builders
-    from clnet_jax.data import prepare as prep
-    d = str(tmp_path_factory.mktemp("tfds"))
-    # made once, read by every process: the training store and the evaluation sequences
-    prep.prepare("synthetic", d, builder_config="tiny")
-    builders.prepare("synthetic", d, None, "tiny")
-    return d
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_dir):
+def runs(tmp_path_factory, tiny_data):
     """The same training as 2 processes x 1 device, 1 process x 2 devices, 1 x 1."""
     root = tmp_path_factory.mktemp("multihost")
     out = {}
     for name, procs, devs in (("2proc", 2, 1), ("1proc2dev", 1, 2), ("1proc1dev", 1, 1)):
         t = time.perf_counter()
-        outs = _wait(_launch(str(root / name), data_dir, procs, devs))
+        outs = _wait(_launch(str(root / name), tiny_data, procs, devs))
         out[name] = dict(workdir=str(root / name), seconds=time.perf_counter() - t, outs=outs)
     return out
 
@@ -109,7 +92,7 @@ def test_multihost_two_processes_equal_one_process(runs):
     ref = runs["2proc"]["workdir"]
     for other in ("1proc2dev", "1proc1dev"):
         for stage in ("base", "clnet"):
-            a, b = _losses(ref, stage), _losses(runs[other]["workdir"], stage)
+            a, b = stage_losses(ref, stage), stage_losses(runs[other]["workdir"], stage)
             assert a.shape == b.shape == (4, 2)
             # 1 device sums the gradients and the loss in another order than 2 (~1e-7); the
             # CLNet loss then starts from base weights that differ by that much and goes
@@ -132,9 +115,9 @@ def test_multihost_two_processes_equal_one_process(runs):
     assert os.path.isdir(os.path.join(ref, "base", "data_state", "p1"))
 
 
-def test_multihost_kill_both_processes_then_resume(tmp_path, runs, data_dir):
+def test_multihost_kill_both_processes_then_resume(tmp_path, runs, tiny_data):
     work = tmp_path / "killed"
-    procs = _launch(str(work), data_dir, 2)
+    procs = _launch(str(work), tiny_data, 2)
     ckpt = work / "base" / "ckpt"
     deadline = time.time() + 400
     while time.time() < deadline and not (ckpt.is_dir() and any(
@@ -144,10 +127,10 @@ def test_multihost_kill_both_processes_then_resume(tmp_path, runs, data_dir):
         p.send_signal(signal.SIGKILL)
         p.wait()
     assert ckpt.is_dir(), "no checkpoint before the kill"
-    _wait(_launch(str(work), data_dir, 2))
+    _wait(_launch(str(work), tiny_data, 2))
     for stage in ("base", "clnet"):
-        np.testing.assert_allclose(_losses(str(work), stage)[:, 1],
-                                   _losses(runs["2proc"]["workdir"], stage)[:, 1], rtol=1e-6)
+        np.testing.assert_allclose(stage_losses(str(work), stage)[:, 1],
+                                   stage_losses(runs["2proc"]["workdir"], stage)[:, 1], rtol=1e-6)
 
 
 def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_weights):
@@ -160,7 +143,7 @@ def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_w
     shutil.copytree(data / "synth", data / "synth_broken")
     (data / "synth_broken" / "img" / "0005.png").write_bytes(b"garbage")
     cmd = [sys.executable, "eval.py", f"--config={ROOT}/configs/siamrpn_tiny.py",
-           f"--checkpoint={tiny_weights}", "--dataset=folder", f"--data_dir={data}"]
+           f"--checkpoint={tiny_weights}", "--dataset=folder", f"--tiny_data={data}"]
     one = subprocess.run(cmd + [f"--results_dir={tmp_path / 'one'}"], cwd=ROOT, env=_env(),
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]

@@ -16,7 +16,7 @@ from clnet_jax.model import siamrpn as M
 from clnet_jax.model import targets as T
 from clnet_jax.train import step as TS
 from clnet_jax.train import trainer
-from conftest import PARITY, ROOT, assert_close, config, nhwc
+from conftest import PARITY, ROOT, assert_close, config, nhwc, stage_losses
 
 TRAIN_CFG = os.path.join(ROOT, "tests", "configs", "train_tiny.py")
 # the upstream r50 recipe's freezing rules on the tiny test config (which trains everything)
@@ -76,7 +76,8 @@ def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
         p = runner.load_params(config('siamrpn_tiny'), {weights_dir['siamrpn']!r})
         p = jax.tree.map(lambda a: np.asarray(a, np.float64), p)
         g = dict(np.load({os.path.join(PARITY, 'siamrpn_tiny.npz')!r}))
-        g = {{k: (v.astype(np.float64) if k.startswith('train_search') or k.startswith('train_template') else v) for k, v in g.items()}}
+        crop = lambda k: k.startswith('train_search') or k.startswith('train_template')
+        g = {{k: (v.astype(np.float64) if crop(k) else v) for k, v in g.items()}}
         (_, _), grads = _base_loss(config('train_tiny'), p, g)
         k = np.transpose(np.asarray(grads['model']['backbone']['stem']['conv']['kernel']), (3, 2, 0, 1))
         assert_close(k, g['grad/backbone.conv1.weight'], 'stem')
@@ -89,12 +90,14 @@ def test_stem_gradient_matches_upstream_in_float64(golden, weights_dir):
         from test_train import _group
         ref = np.load({os.path.join(PARITY, 'siamrpn_tiny_train.npz')!r})
         cfg = config('train_tiny', **{PYSOT_RULES!r})
-        tg = T.Targets(np.asarray(g['train_label_cls'], np.int32), g['train_label_loc'], g['train_label_loc_weight'])
+        tg = T.Targets(np.asarray(g['train_label_cls'], np.int32), g['train_label_loc'],
+                       g['train_label_loc_weight'])
         tr = {{'model': p['model']['params'], 'heads': p['heads']}}
         gr = jax.grad(lambda t: TS.base_group_loss(cfg, M.model_from_config(cfg.model), t,
                       p['model']['batch_stats'], _group(g), tg, True,
                       TS.backbone_train_layers(cfg, 10))[0])(tr)
-        k = np.transpose(np.asarray(gr['model']['backbone']['layer2_0']['conv1']['conv']['kernel']), (3, 2, 0, 1))
+        k = np.asarray(gr['model']['backbone']['layer2_0']['conv1']['conv']['kernel'])
+        k = np.transpose(k, (3, 2, 0, 1))
         err = np.abs(k - ref['epoch10/grad/backbone.layer2.0.conv1.weight']).max()
         assert err < 1.5e-4, err
         print('ok', err)
@@ -152,27 +155,20 @@ def _run_train(workdir, *extra, timeout=600):
 
 
 def _losses(workdir):
-    import csv
-    with open(os.path.join(workdir, "base", "metrics.csv")) as f:
-        return [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(f)]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
+    return [(int(s), float(v)) for s, v in stage_losses(workdir, "base")]
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
+def test_sigkill_then_resume_gives_the_same_losses(tmp_path, tiny_data):
     ref = tmp_path / "ref"
-    out = _run_train(str(ref), f"--config.data.data_dir={data_dir}")
+    out = _run_train(str(ref), f"--config.data.data_dir={tiny_data}")
     assert out.returncode == 0, out.stderr[-3000:]
     full = _losses(str(ref))
     assert [s for s, _ in full] == list(range(1, 9))
     assert os.path.isfile(ref / "base" / "weights" / "arch.json")
     run = tmp_path / "run"
     cmd = [sys.executable, "train.py", f"--config={TRAIN_CFG}", f"--workdir={run}",
-           f"--config.data.data_dir={data_dir}"]
+           f"--config.data.data_dir={tiny_data}"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, PYTHONPATH=ROOT),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = run / "base" / "ckpt"
@@ -184,7 +180,7 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
     assert (ckpt / "4").is_dir()
     assert not (run / "base" / "weights").exists()  # really interrupted
     # resumed with 2 grain worker processes: the saved position gives the same batches
-    out = _run_train(str(run), f"--config.data.data_dir={data_dir}", "--config.data.workers=2")
+    out = _run_train(str(run), f"--config.data.data_dir={tiny_data}", "--config.data.workers=2")
     assert out.returncode == 0, out.stderr[-3000:]
     assert "resumed base from step" in out.stdout + out.stderr
     resumed = _losses(str(run))
@@ -193,12 +189,13 @@ def test_sigkill_then_resume_gives_the_same_losses(tmp_path, data_dir):
 
 
 @pytest.mark.slow
-def test_nan_loss_stops_with_message_and_keeps_checkpoints(tmp_path, data_dir):
-    out = _run_train(str(tmp_path / "nan"), f"--config.data.data_dir={data_dir}",
+def test_nan_loss_stops_with_message_and_keeps_checkpoints(tmp_path, tiny_data):
+    out = _run_train(str(tmp_path / "nan"), f"--config.data.data_dir={tiny_data}",
                      "--config.train.base.lr=1e30", "--config.train.base.warmup_start_lr=1e30",
                      "--config.train.base.lr_end=1e30", "--config.train.grad_clip=1e30")
     assert out.returncode != 0
-    assert "loss is nan" in (out.stderr + out.stdout).lower() or "loss is inf" in (out.stderr + out.stdout).lower()
+    said = (out.stderr + out.stdout).lower()
+    assert "loss is nan" in said or "loss is inf" in said
     assert "Checkpoints are intact" in out.stderr + out.stdout
     ckpts = [d for d in os.listdir(tmp_path / "nan" / "base" / "ckpt") if d.isdigit()]
     assert ckpts  # the good ones before the NaN remain
@@ -247,10 +244,10 @@ MULTI = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_one_step_on_two_devices_equals_one_device(data_dir):
+def test_one_step_on_two_devices_equals_one_device(tiny_data):
     """Both stages, and the CLNet stage of every trainable family (the meta-learned
     variants differentiate through their inner loop on each device's groups)."""
-    code = f"ROOT={ROOT!r}; CFG={TRAIN_CFG!r}; DATA={data_dir!r}\n" + MULTI
+    code = f"ROOT={ROOT!r}; CFG={TRAIN_CFG!r}; DATA={tiny_data!r}\n" + MULTI
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -412,11 +409,11 @@ def test_adamw_option_steps_differently_and_unknown_names_are_refused():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["meta_sgd", "clnet_sgd"])
-def test_meta_variant_clnet_stage_resumes_exactly(tmp_path, data_dir, variant):
+def test_meta_variant_clnet_stage_resumes_exactly(tmp_path, tiny_data, variant):
     """A meta-learned CLNet stage stopped at step 4 and resumed gives the loss column and
     the weights of an uninterrupted run."""
     import csv
-    cfg = config("train_tiny", **{"data.data_dir": data_dir, "clnet.variant": variant,
+    cfg = config("train_tiny", **{"data.data_dir": tiny_data, "clnet.variant": variant,
                                   "clnet.meta_steps": 2})
     params = jax.device_get(M.init_params(cfg, jax.random.key(0)))
 
