@@ -188,7 +188,7 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
         state = restored["state"]
         with open(_data_state_path(workdir, start)) as f:
             saved = json.load(f)
-        if "grain" not in saved:  # written before positions were saved alongside
+        if "grain" not in saved:  # a data state that holds the grain state alone
             data.set_state(saved)
         elif saved["workers"] == workers:
             data.set_state(saved["grain"])
