@@ -5,7 +5,7 @@ from clnet_jax.config import from_file, tiny_model
 
 def get_config():
     c = tiny_model(from_file("finetune"))
-    c.name = "finetune_tiny"
+    c.name = "finetune"  # the stand-in keeps the recipe's name: its work directory is runs/finetune
     c.train.steps_per_epoch = 2
     c.train.base.epochs = c.train.clnet.epochs = 1
     c.train.base.groups_per_batch = 2
