@@ -138,6 +138,18 @@ def run_side(side: str, args) -> dict:
     return {"fps": 1 / float(np.median(times[2:])), "boxes": out}
 
 
+def ratio_summary(rows: list[dict]) -> dict:
+    """The median of the per-round ratios (each round times both trackers back to back, so
+    machine drift hits both alike), its spread over the rounds, and each side's median fps."""
+    r = np.asarray([x["ratio"] for x in rows], np.float64)
+    q25, q75 = np.percentile(r, [25, 75])
+    return {"rounds": len(rows), "median_ratio": float(np.median(r)), "ratio_min": float(r.min()),
+            "ratio_max": float(r.max()), "ratio_q25": float(q25), "ratio_q75": float(q75),
+            "pysot_fps_median": float(np.median([x["pysot_fps"] for x in rows])),
+            "clnet_jax_fps_median": float(np.median([x["clnet_jax_fps"] for x in rows])),
+            "max_box_diff_px": max(x["max_box_diff_px"] for x in rows)}
+
+
 def main() -> None:
     import json
     import subprocess
@@ -145,7 +157,8 @@ def main() -> None:
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
     ap.add_argument("--weights", default="data_cache/vs_pysot/r50_calibrated.pth")
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5,
+                    help="interleaved rounds; the ratio is their median, with its spread")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--repeat", type=int, default=1, help="track the frames this many times")
@@ -207,11 +220,12 @@ def main() -> None:
     summary = {}
     for tile in tiles:
         mine = [x for x in rows if x["tile"] == (tile or "config")]
-        ratio = float(np.median([x["ratio"] for x in mine]))
-        diff = max(x["max_box_diff_px"] for x in mine)
-        summary[str(tile or "config")] = {"median_ratio": ratio, "max_box_diff_px": diff}
-        print(f"tile {tile or 'config'}: median ratio clnet_jax / pysot {ratio:.3f}; max box "
-              f"difference {diff:.2e} px")
+        summary[str(tile or "config")] = s = ratio_summary(mine)
+        print(f"tile {tile or 'config'}: median ratio clnet_jax / pysot {s['median_ratio']:.3f} "
+              f"(rounds {s['ratio_min']:.3f}-{s['ratio_max']:.3f}, quartiles "
+              f"{s['ratio_q25']:.3f}-{s['ratio_q75']:.3f}; median fps pysot "
+              f"{s['pysot_fps_median']:.2f}, clnet_jax {s['clnet_jax_fps_median']:.2f}); max box "
+              f"difference {s['max_box_diff_px']:.2e} px over {s['rounds']} rounds")
     common.write_json(args.out, {"rows": rows, "per_tile": summary,
                                  "median_ratio": summary[str(tiles[0] or "config")]["median_ratio"],
                                  "weights": args.weights, "seq": args.seq,

@@ -60,3 +60,15 @@ def test_store_scale_runs_end_to_end(tmp_path):
     assert listings["imagenet_det"]["tracks"] > listings["imagenet_det"]["source_items"] * 0.99
     assert listings["coco"]["tracks"] < listings["coco"]["source_items"]  # crowd left out
     assert not (tmp_path / "w").exists()  # removed unless --keep
+
+
+def test_vs_pysot_reports_the_median_ratio_and_its_spread_over_rounds():
+    from benchmarks import vs_pysot
+    rows = [{"ratio": r, "pysot_fps": p, "clnet_jax_fps": r * p, "max_box_diff_px": d}
+            for r, p, d in ((1.25, 4.0, 1e-4), (1.0, 3.6, 2e-4), (1.3, 3.8, 1e-4), (1.2, 3.9, 3e-4),
+                            (1.1, 4.1, 1e-4))]
+    s = vs_pysot.ratio_summary(rows)
+    assert s["rounds"] == 5 and s["median_ratio"] == 1.2
+    assert (s["ratio_min"], s["ratio_max"]) == (1.0, 1.3)
+    assert (s["ratio_q25"], s["ratio_q75"]) == (1.1, 1.25)
+    assert s["pysot_fps_median"] == 3.9 and s["max_box_diff_px"] == 3e-4
