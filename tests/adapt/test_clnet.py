@@ -75,7 +75,7 @@ def test_clnet_tracker_rollouts(golden, clnet_params, synthetic_video, dudek, na
     assert bool(trk.state.adjusted)
     # teacher-forced on every frame, from the reference's own previous state
     for i in range(1, len(frames)):  # the adjusted heads stay in the state
-        forced = dict(trk.state, center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
+        forced = trk.state._replace(center=jnp.asarray(g["track_pre_center"][i - 1], jnp.float32),
                       size=jnp.asarray(g["track_pre_size"][i - 1], jnp.float32))
         _, box, _ = trk._step(clnet_params, forced, frames[i])
         assert iou(box, g["track_boxes"][i - 1]) >= 0.999, f"frame {i + 1}"

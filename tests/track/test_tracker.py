@@ -232,4 +232,4 @@ def test_readaptation_under_vmap_equals_one_at_a_time(clnet_params, synthetic_vi
     for i in range(1, 5):
         one, b, _ = jax.jit(fns.step)(params, one, frames[i])
     np.testing.assert_allclose(np.asarray(vb[1]), np.asarray(b), atol=1e-3)
-    assert int(states["readapted"][1]) == int(one["readapted"]) == 2
+    assert int(states.readapt.count[1]) == int(one.readapt.count) == 2
