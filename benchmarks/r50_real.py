@@ -60,7 +60,8 @@ def train(args, stage: str, workdir: str, steps: int, extra: list[str],
            "--config.train.base.epochs=4", "--config.train.base.warmup_epochs=1",
            f"--config.train.checkpoint_every={args.checkpoint_every}", "--config.train.log_every=1",
            "--config.train.clnet.epochs=1", "--config.train.clnet.warmup_epochs=1",
-           "--config.clnet.variant=clnet", *extra]
+           "--config.clnet.variant=clnet", f"--config.train.compute_dtype={args.compute_dtype}",
+           f"--config.data.workers={args.workers}", *extra]
     log = open(os.path.join(args.work, f"{stage}.log"), "a")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=args.work,
@@ -121,6 +122,8 @@ def main() -> None:
     ap.add_argument("--clnet_steps", type=int, default=50)
     ap.add_argument("--groups", type=int, default=4, help="pairs per base step")
     ap.add_argument("--checkpoint_every", type=int, default=50)
+    ap.add_argument("--compute_dtype", default="float32", help="train.compute_dtype")
+    ap.add_argument("--workers", type=int, default=0, help="data.workers (grain processes)")
     ap.add_argument("--work", default="results/r50_real")
     ap.add_argument("--out", default="results/bench/r50_real.json")
     args = ap.parse_args()
@@ -129,7 +132,8 @@ def main() -> None:
     os.makedirs(args.work, exist_ok=True)
     runs = os.path.join(args.work, "runs")
     shutil.rmtree(runs, ignore_errors=True)
-    out: dict = {"steps": args.steps, "kill_at": args.kill_at, "groups": args.groups}
+    out: dict = {"steps": args.steps, "kill_at": args.kill_at, "groups": args.groups,
+                 "compute_dtype": args.compute_dtype, "workers": args.workers}
     first, killed = train(args, "base", runs, args.steps, [], kill_at=args.kill_at)
     before = rows(os.path.join(runs, "base", "metrics.csv"))
     ckpts = os.path.join(runs, "base", "ckpt")
@@ -159,7 +163,8 @@ def main() -> None:
             idx = json.load(open(os.path.join(args.cache, "frames", d, split, "index.json")))
             out["stores"][d] = {"records": idx["num_records"], "tracks": idx["num_tracks"],
                                 "bytes": sum(idx["shard_bytes"]), "skipped": idx["num_skipped"]}
-    pure = train_speed.measure(config_path(args.config), "base", 1, args.groups, 1, 3)
+    pure = train_speed.measure(config_path(args.config), "base", 1, args.groups, 1, 3,
+                               args.compute_dtype)
     out["pure_step_pairs_per_s"] = pure.get("pairs_per_s", float("nan"))
     out["loop_over_pure"] = out["base"]["loop_pairs_per_s"] / out["pure_step_pairs_per_s"]
     out["checkpoint"] = checkpoint_cost(args.work, args.config)

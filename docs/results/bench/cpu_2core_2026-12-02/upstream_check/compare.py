@@ -1,7 +1,10 @@
 """The redesign's full-size check: our r50 boxes against the upstream trackers' and against
 our boxes of 2026-11-29 (same seeded weights), max abs difference over the 20 Dudek frames."""
-import json, os, sys
+import json
+import sys
+
 import numpy as np
+
 OLD = "/work/main/docs/results/bench/cpu_2core_2026-11-29/upstream_check"
 NEW = "/work/up/ours"
 load = lambda p: np.loadtxt(p, delimiter=",")
