@@ -143,7 +143,7 @@ def test_multihost_eval_splits_sequences_and_equals_one_process(tmp_path, tiny_w
     shutil.copytree(data / "synth", data / "synth_broken")
     (data / "synth_broken" / "img" / "0005.png").write_bytes(b"garbage")
     cmd = [sys.executable, "eval.py", f"--config={ROOT}/configs/siamrpn_tiny.py",
-           f"--checkpoint={tiny_weights}", "--dataset=folder", f"--tiny_data={data}"]
+           f"--checkpoint={tiny_weights}", "--dataset=folder", f"--data_dir={data}"]
     one = subprocess.run(cmd + [f"--results_dir={tmp_path / 'one'}"], cwd=ROOT, env=_env(),
                          capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
