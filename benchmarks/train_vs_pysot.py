@@ -58,17 +58,12 @@ def make_batch(path: str, pairs: int, data_dir: str) -> None:
 
 
 def _pysot(path: str, cuda: bool):
-    import torch
-    sys.path.insert(0, path)
-    if not cuda:
-        torch.Tensor.cuda = lambda self, *a, **k: self  # pysot calls .cuda() unconditionally
-        torch.nn.Module.cuda = lambda self, *a, **k: self
+    """pysot's config (r50-l234, loaded by :func:`benchmarks.vs_pysot._pysot`) and
+    ``ModelBuilder``."""
+    from benchmarks.vs_pysot import _pysot as load
+    model_builder, _ = load(path, cuda)
     from pysot.core.config import cfg
-    cfg.merge_from_file(os.path.join(path, "experiments", "siamrpn_r50_l234_dwxcorr",
-                                     "config.yaml"))
-    cfg.CUDA = cuda
-    from pysot.models.model_builder import ModelBuilder
-    return cfg, ModelBuilder
+    return cfg, model_builder
 
 
 def pysot_optimizer(model, cfg, epoch: int):
