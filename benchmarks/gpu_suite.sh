@@ -28,7 +28,8 @@ OUT=${OUT:-docs/results/bench/${GPU}_$(date +%F)}
 WORK=${WORK:-$(mktemp -d)}
 mkdir -p "$OUT"
 CORES=$(nproc)
-DATA=tests/golden/realdata/otb,tests/golden/realdata/tlp,tests/golden/realdata/vot
+R=$PWD/tests/golden/realdata  # absolute: r50_real.py trains in its own work folder
+DATA=$R/otb,$R/tlp,$R/vot
 PYSOT=${PYSOT:-/tmp/pysot}
 HAS_TORCH=$($PY -c "import torch, yacs" >/dev/null 2>&1 && [ -d "$PYSOT" ] && echo 1 || echo 0)
 if [ "$SMALL" = 1 ]; then
