@@ -73,9 +73,11 @@ fi
 for G in "${GRAPHS[@]}"; do
   NAME=${G%%:*}; FLAG=${G#*:}
   step "batch-1 tracking latency, command buffers $NAME"
-  # shellcheck disable=SC2086
-  XLA_FLAGS="${XLA_FLAGS:-} $FLAG" $PY benchmarks/track_speed.py $TRACK --batches 1 \
-      --out "$OUT/track_latency_graphs_$NAME.json"
+  (
+    if [ -n "$FLAG" ]; then export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }$FLAG"; fi
+    # shellcheck disable=SC2086
+    $PY benchmarks/track_speed.py $TRACK --batches 1 --out "$OUT/track_latency_graphs_$NAME.json"
+  )
 done
 if [ "$HAS_TORCH" = 1 ]; then
   step "tracking against pysot, full float32"
