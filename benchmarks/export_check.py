@@ -1,7 +1,8 @@
-"""Exported StableHLO tracker against the JAX tracker: boxes, artifact sizes, speed.
+"""An exported tracker (StableHLO or ONNX) against the JAX tracker: boxes, sizes, speed.
 
     python benchmarks/export_check.py [--config siamrpn_r50] [--checkpoint W]
-        [--frames tests/golden/sequences/Dudek] [--out results/bench/export_check.json]
+        [--format stablehlo|onnx] [--frames tests/golden/sequences/Dudek]
+        [--out results/bench/export_check.json]
 
 Exports ``init`` and ``step`` for the sequence's frame size (random weights of the config
 when no checkpoint is given), tracks the sequence with both, and reports the largest box
@@ -25,6 +26,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
+from clnet_jax import runtime  # noqa: E402
 from clnet_jax.adapt import variants as variants_lib  # noqa: E402
 from clnet_jax.deploy import export  # noqa: E402
 from clnet_jax.model import siamrpn as model_lib  # noqa: E402
@@ -37,9 +39,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--frames", default="tests/golden/sequences/Dudek")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--format", default="stablehlo", choices=["stablehlo", "onnx"])
+    ap.add_argument("--set", default="", help="config overrides key=value,... (e.g. "
+                    "track.winograd=off)")
     ap.add_argument("--out", default="results/bench/export_check.json")
     a = ap.parse_args()
-    cfg = config_lib.from_file(a.config)
+    cfg = config_lib.from_file(a.config, dict(kv.split("=", 1) for kv in a.set.split(",") if kv))
     if a.checkpoint:
         params = runner.load_params(cfg, a.checkpoint)
     else:  # random weights, the generator's too for a CLNet variant
@@ -51,19 +56,20 @@ def main() -> None:
     gt = np.loadtxt(os.path.join(a.frames, "groundtruth_rect.txt"), delimiter=",")
     folder = tempfile.mkdtemp()
     t = time.perf_counter()
-    manifest = export.write(folder, cfg, params, [frames[0].shape[:2]])
+    manifest = export.write(folder, cfg, params, [frames[0].shape[:2]], kind=a.format)
     export_s = time.perf_counter() - t
     jax_trk = runner.SequenceTracker(cfg, params)
-    ex_trk = export.ExportedTracker(folder)
-    times = {"jax": [], "stablehlo": []}
+    ex_trk = (runtime.OnnxTracker(folder) if a.format == "onnx"
+              else export.ExportedTracker(folder))
+    times = {"jax": [], a.format: []}
     boxes = {}
     for _ in range(a.rounds):
-        for name, trk in (("jax", jax_trk), ("stablehlo", ex_trk)):
+        for name, trk in (("jax", jax_trk), (a.format, ex_trk)):
             trk.track(frames[:2], gt[0])  # compiled / loaded
             t = time.perf_counter()
             boxes[name], _ = trk.track(frames, gt[0])
             times[name].append((len(frames) - 1) / (time.perf_counter() - t))
-    diff = float(np.abs(boxes["jax"] - boxes["stablehlo"]).max())
+    diff = float(np.abs(boxes["jax"] - boxes[a.format]).max())
     rows = [{"tracker": n, "fps_median": f"{np.median(v):.2f}",
              "fps_rounds": " ".join(f"{x:.2f}" for x in v)} for n, v in times.items()]
     print(common.table(rows, ["tracker", "fps_median", "fps_rounds"]))
@@ -73,8 +79,11 @@ def main() -> None:
     common.write_json(a.out, {"config": a.config, "checkpoint": a.checkpoint,
                               "max_box_diff_px": diff, "export_s": export_s,
                               "files": manifest["files"], "fps": times,
-                              "stablehlo_over_jax": float(np.median(times["stablehlo"]) /
-                                                          np.median(times["jax"]))})
+                              "format": a.format, "overrides": a.set,
+                              "box_diff_per_frame_px": np.abs(
+                                  boxes["jax"] - boxes[a.format]).max(axis=1).tolist(),
+                              f"{a.format}_over_jax": float(np.median(times[a.format]) /
+                                                            np.median(times["jax"]))})
 
 
 if __name__ == "__main__":

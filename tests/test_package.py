@@ -115,8 +115,8 @@ def _import_graph() -> dict[str, set[str]]:
 # The pipeline's layers, lowest first: a module may import its own layer's modules and
 # those of lower layers, never a higher layer or a sibling at the same height.
 LAYERS = {"config": 0, "distributed": 0, "data": 0, "configs": 1, "io": 1, "model": 2,
-          "adapt": 3, "track": 4, "train": 5, "evaluate": 5, "deploy": 5, "experiments": 6,
-          "commands": 7}
+          "adapt": 3, "track": 4, "train": 5, "evaluate": 5, "deploy": 5, "runtime": 5,
+          "experiments": 6, "commands": 7}
 
 
 def _layer(module: str) -> str:

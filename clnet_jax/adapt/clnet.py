@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from clnet_jax.model import ops
 from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.model import targets as targets_lib
 
@@ -79,7 +80,7 @@ def mine_negatives(labels: Array, cls_base: Array, num: int = 16) -> Array:
     margin = foreground_margin(cls_base, a)
     unused = labels < 0
     rank = jnp.where(unused, margin, -jnp.inf).reshape(-1)
-    _, idx = jax.lax.top_k(rank, num)
+    _, idx = ops.top_k(rank, num)
     flat = labels.reshape(-1)
     flat = flat.at[idx].set(jnp.where(unused.reshape(-1)[idx], 0, flat[idx]))
     return flat.reshape(labels.shape)
@@ -101,7 +102,7 @@ def sample_masks(labels: Array, layout: str = "corrected") -> tuple[Array, Array
         a, s, _ = labels.shape
         pos_small = jnp.any(labels == 1, axis=1)
         neg_small = jnp.any(labels >= 0, axis=1) & ~pos_small
-        pad = lambda m: jnp.zeros((s, s), bool).at[:a].set(m)
+        pad = lambda m: jnp.concatenate([m, jnp.zeros((s - a, s), bool)])  # rows a.. empty
         return pad(pos_small), pad(neg_small)
     raise ValueError(f"unknown label layout {layout!r} (expected 'corrected' or 'official')")
 

@@ -1,19 +1,17 @@
 """Headless demo: track one object through a video file or a folder of frames.
 
     clnet-track --config configs/clnet_r50.py --checkpoint weights/clnet_r50
-        --video clip.mp4 --init 120,80,60,90 --out out.mp4 [--png stills/]
+        --video clip.mp4 --init 120,80,60,90 --out out.mp4 [--png stills/] [--boxes b.txt]
+
+Writes the annotated video, the boxes (a line x,y,w,h,score per frame; by default beside
+--out as .txt) and optionally every frame as PNG (clnet_jax/track/video.py).
 """
-import glob
-import os
 import sys
 
-import cv2
-import numpy as np
 from absl import flags, logging
 
 from clnet_jax.commands import common
-from clnet_jax.track import runner
-from clnet_jax.track.inputs import read_frame, to_bgr_uint8
+from clnet_jax.track import runner, video
 
 _CONFIG = common.define_config(None)
 flags.DEFINE_string("checkpoint", None, "weights directory")
@@ -21,34 +19,9 @@ flags.DEFINE_string("video", None, "a video file or a folder of frames (jpg/png)
 flags.DEFINE_string("init", None, "initial box x,y,w,h in pixels of the first frame")
 flags.DEFINE_string("out", "out.mp4", "output video (mp4)")
 flags.DEFINE_string("png", None, "also write every frame as PNG into this folder")
+flags.DEFINE_string("boxes", None, "box file, a line x,y,w,h,score per frame (default: --out "
+                    "with .txt)")
 FLAGS = flags.FLAGS
-
-
-def frames_of(source: str):
-    if os.path.isdir(source):
-        paths = sorted(glob.glob(os.path.join(source, "*.jpg")) + glob.glob(os.path.join(source, "*.png")))
-        if not paths:
-            raise ValueError(f"{source}: no .jpg or .png frames")
-        for p in paths:
-            yield read_frame(p)
-        return
-    cap = cv2.VideoCapture(source)
-    if not cap.isOpened():
-        raise ValueError(f"{source}: cannot open video")
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        yield to_bgr_uint8(frame)
-
-
-def draw(frame: np.ndarray, box, score: float) -> np.ndarray:
-    out = frame.copy()
-    x, y, w, h = (int(round(v)) for v in box)
-    cv2.rectangle(out, (x, y), (x + w, y + h), (0, 255, 0), 2)
-    label = "init" if np.isnan(score) else f"{score:.2f}"
-    cv2.putText(out, label, (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
-    return out
 
 
 def main(argv):
@@ -57,29 +30,14 @@ def main(argv):
     cfg = common.loaded(_CONFIG, required=False)
     if cfg is None or not FLAGS.checkpoint or not FLAGS.video or not FLAGS.init:
         sys.exit("error: --config, --checkpoint, --video and --init are required")
-    box = [float(v) for v in FLAGS.init.split(",")]
-    trk = runner.SequenceTracker(cfg, runner.load_params(cfg, FLAGS.checkpoint))
-    writer = None
-    if FLAGS.png:
-        os.makedirs(FLAGS.png, exist_ok=True)
-    n = 0
-    for i, frame in enumerate(frames_of(FLAGS.video)):
-        if i == 0:
-            trk.init(frame, box)
-            shown, score = box, float("nan")
-        else:
-            shown, score = trk.update(frame)
-        img = draw(frame, shown, score)
-        if writer is None:
-            writer = cv2.VideoWriter(FLAGS.out, cv2.VideoWriter_fourcc(*"mp4v"), 25,
-                                     (frame.shape[1], frame.shape[0]))
-        writer.write(img)
-        if FLAGS.png:
-            cv2.imwrite(os.path.join(FLAGS.png, f"{i + 1:06d}.png"), img)
-        n += 1
-    if writer is not None:
-        writer.release()
-    print(f"tracked {n} frames -> {FLAGS.out}")
+    try:
+        box = video.parse_box(FLAGS.init)
+        trk = runner.SequenceTracker(cfg, runner.load_params(cfg, FLAGS.checkpoint))
+        writer = video.ResultWriter(FLAGS.out, FLAGS.png, FLAGS.boxes)
+        n = video.track_to_files(trk, FLAGS.video, box, writer)
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    print(f"tracked {n} frames -> {FLAGS.out}, boxes {writer.boxes_path}")
 
 
 def run(argv: list[str] | None = None) -> None:

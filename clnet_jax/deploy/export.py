@@ -1,56 +1,39 @@
-"""The tracker as portable StableHLO artifacts: ``init`` and ``step`` for fixed frame sizes.
+"""The tracker as portable artifacts: ``init`` and ``step`` for fixed frame sizes.
 
 ``export_tracker`` lowers the pure, jitted ``init(frame, box) -> state`` and
 ``step(state, frame) -> (state, box, score)`` of :mod:`clnet_jax.track.tracker` with the
 weights folded in as constants, once per frame size, and serialises them with
-``jax.export``. An artifact reloads with ``jax.export.deserialize`` in any process that has
-JAX, without this package, and runs on the platforms it was exported for.
+``jax.export`` (StableHLO). An artifact reloads with ``jax.export.deserialize`` in any
+process that has JAX, without this package, and runs on the platforms it was exported for.
 
-A folder written by :func:`write` holds, per frame size ``HxW``, ``init_HxW.stablehlo`` and
-``step_HxW.stablehlo``, and one ``export.json``: the format version, the config's name and
-tracking constants, the frame sizes, the platforms, and the names and shapes of the inputs
-and outputs. :func:`load` checks all of it and refuses, naming the file, an artifact of
-another format, a missing file, or a frame of a size that was not exported.
+``export_onnx`` converts the same two functions to ONNX with jax2onnx, traced inside
+``model.ops.portable()``: the cross-correlation is a sum of shifted products and the stem
+pool a maximum of slices, so the graph has no convolution whose kernel is a runtime tensor
+(TensorRT's parser needs that) and onnxruntime runs every node. The state is flat there:
+``init`` returns the leaves named in the manifest, ``step`` takes them and the frame and
+returns the next leaves, the box and the score. ``clnet_jax.runtime`` tracks with them
+without JAX.
+
+A folder (:mod:`clnet_jax.io.artifacts`) holds, per frame size ``HxW``, ``init_HxW.<kind>``
+and ``step_HxW.<kind>`` and one ``export.json``: the format version, the artifact kind, the
+config's name and tracking constants, the frame sizes, the platforms, and the names and
+shapes of the inputs and outputs.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import logging
 import os
+from importlib import metadata
 from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from clnet_jax.io import artifacts
+from clnet_jax.io.artifacts import MANIFEST, ExportError, parse_sizes  # noqa: F401 (re-exported)
+from clnet_jax.model import ops
 from clnet_jax.track import tracker as tracker_lib
-
-FORMAT = "clnet-export/1"
-MANIFEST = "export.json"
-
-
-class ExportError(ValueError):
-    """An export folder that cannot be used as it is (missing file, other format, size)."""
-
-
-def _size_name(size: Sequence[int]) -> str:
-    return f"{int(size[0])}x{int(size[1])}"
-
-
-def parse_sizes(text: str) -> list[tuple[int, int]]:
-    """``"480x720,360x640"`` (height x width) -> [(480, 720), (360, 640)]."""
-    out = []
-    for part in (p for p in text.split(",") if p):
-        try:
-            h, w = (int(v) for v in part.lower().split("x"))
-        except ValueError:
-            raise ExportError(f"frame size {part!r}: expected HEIGHTxWIDTH, e.g. 480x720") from None
-        if h < 16 or w < 16:
-            raise ExportError(f"frame size {part!r}: at least 16x16 pixels")
-        out.append((h, w))
-    if not out:
-        raise ExportError("no frame size given (e.g. --sizes 480x720)")
-    return out
 
 
 class Exported(NamedTuple):
@@ -58,15 +41,19 @@ class Exported(NamedTuple):
     step: jax.export.Exported
 
 
-def export_tracker(cfg, params: dict, size: tuple[int, int],
-                   platforms: Sequence[str] | None = None) -> Exported:
-    """``init`` and ``step`` for frames of ``size`` (H, W), weights folded in."""
+def _check_exportable(cfg) -> None:
     if cfg.clnet.variant != "none" and cfg.clnet.label_sampler != "jax":
         raise ExportError(f"clnet.label_sampler={cfg.clnet.label_sampler!r} samples the first "
                           "frame's labels on the host; export with clnet.label_sampler=jax")
     if cfg.track.readapt:
         raise ExportError("track.readapt: re-adaptation is not exported; export with "
                           "track.readapt=false")
+
+
+def _functions(cfg, params: dict):
+    """``init(frame, box) -> state`` and ``step(state, frame) -> (state, box, score)`` with
+    the prepared weights closed over and the state in its :func:`plain` form."""
+    _check_exportable(cfg)
     fns = tracker_lib.make_tracker(cfg)
     prepared = jax.tree.map(jnp.asarray, fns.prepare(params))
 
@@ -77,14 +64,123 @@ def export_tracker(cfg, params: dict, size: tuple[int, int],
         state, box, score = fns.step(prepared, track_state(state), frame)
         return plain(state), box, score
 
-    frame = jax.ShapeDtypeStruct((*size, 3), jnp.uint8)
-    box = jax.ShapeDtypeStruct((4,), jnp.float32)
+    return init, step
+
+
+def _specs(size: tuple[int, int]):
+    return (jax.ShapeDtypeStruct((*size, 3), jnp.uint8), jax.ShapeDtypeStruct((4,), jnp.float32))
+
+
+def export_tracker(cfg, params: dict, size: tuple[int, int],
+                   platforms: Sequence[str] | None = None) -> Exported:
+    """``init`` and ``step`` for frames of ``size`` (H, W) as StableHLO, weights folded in."""
+    init, step = _functions(cfg, params)
+    frame, box = _specs(size)
     kw = {"platforms": tuple(platforms)} if platforms else {}
     e_init = jax.export.export(jax.jit(init), **kw)(frame, box)
     state = jax.tree.unflatten(e_init.out_tree, [jax.ShapeDtypeStruct(a.shape, a.dtype)
                                                  for a in e_init.out_avals])
     e_step = jax.export.export(jax.jit(step), **kw)(state, frame)
     return Exported(e_init, e_step)
+
+
+def state_names(state) -> list[str]:
+    """``state.center``, ``state.kernels.rpn2.cls``, ...: the flat state's leaves in order."""
+    def part(k):
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                return str(getattr(k, attr))
+        return str(k)
+    return ["state." + ".".join(part(k) for k in path)
+            for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+
+
+class OnnxExported(NamedTuple):
+    init: bytes
+    step: bytes
+    signature: dict
+
+
+def export_onnx(cfg, params: dict, size: tuple[int, int], opset: int = 23) -> OnnxExported:
+    """``init`` and ``step`` for frames of ``size`` as serialised ONNX models (jax2onnx).
+
+    ``init(frame, box) -> state leaves``; ``step(state leaves..., frame) -> (next leaves...,
+    box, score)``. Inputs and outputs carry the names of :func:`state_names` (outputs of
+    ``step`` as ``next.<...>``)."""
+    # jax2onnx warns on import about plugins of libraries we do not use (dm_pix)
+    logging.getLogger("jax2onnx").setLevel(logging.ERROR)
+    try:
+        from jax2onnx import to_onnx
+    except ImportError:
+        raise ExportError("--format onnx needs jax2onnx: pip install 'clnet-jax[export]'") from None
+    init, step = _functions(cfg, params)
+    frame, box = _specs(size)
+    quiet = logging.getLogger("onnx_ir")  # a warning per untyped constant while serialising
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    with ops.portable():
+        state = jax.eval_shape(init, frame, box)
+        leaves, tree = jax.tree.flatten(state)
+        names = state_names(state)
+        nxt = ["next" + n[len("state"):] for n in names]
+
+        def flat_init(frame, box):
+            return _distinct(jax.tree.leaves(init(frame, box)), (frame, box))
+
+        def flat_step(*args):
+            state, box, score = step(jax.tree.unflatten(tree, args[:-1]), args[-1])
+            return _distinct([*jax.tree.leaves(state), box, score], args)
+
+        m_init = to_onnx(flat_init, [frame, box], model_name="clnet_init", opset=opset,
+                         input_names=["frame", "box"], output_names=names)
+        m_step = to_onnx(flat_step, [*leaves, frame], model_name="clnet_step", opset=opset,
+                         input_names=[*names, "frame"], output_names=[*nxt, "box", "score"])
+    quiet.setLevel(level)
+
+    def spec(n, a):
+        return {"name": n, "shape": list(a.shape), "dtype": str(np.dtype(a.dtype))}
+
+    st = [spec(n, a) for n, a in zip(names, leaves)]
+    signature = {
+        "init": {"inputs": [spec("frame", frame), spec("box", box)], "outputs": st},
+        "step": {"inputs": [*st, spec("frame", frame)],
+                 "outputs": [spec(n, a) for n, a in zip(nxt, leaves)]
+                 + [spec("box", box), {"name": "score", "shape": [], "dtype": "float32"}]}}
+    return OnnxExported(m_init.SerializeToString(), m_step.SerializeToString(), signature)
+
+
+CONVS = ("Conv", "ConvTranspose", "ConvInteger", "QLinearConv")
+
+
+def runtime_kernel_convs(graph, dynamic: set[str] | None = None) -> list[str]:
+    """Convolution nodes of an ONNX graph (``model.graph``) whose kernel depends on a graph
+    input: what TensorRT's parser refuses. Control-flow subgraphs are walked with what is
+    dynamic around them."""
+    consts = {t.name for t in graph.initializer}
+    dynamic = set(dynamic or ()) | {i.name for i in graph.input if i.name not in consts}
+    bad = []
+    for node in graph.node:  # ONNX keeps nodes in topological order
+        if node.op_type in CONVS and len(node.input) > 1 and node.input[1] in dynamic:
+            bad.append(node.name or node.op_type)
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                bad += runtime_kernel_convs(sub, dynamic)
+        if any(i in dynamic for i in node.input) or any(
+                a.HasField("g") or len(a.graphs) for a in node.attribute):
+            dynamic.update(node.output)
+    return bad
+
+
+def _distinct(outputs: list, inputs: Sequence) -> tuple:
+    """Every output its own value: a graph names each value once, so a leaf that repeats an
+    earlier output (the zero counters) or passes an input through (the template kernels in
+    ``step``) becomes a copy."""
+    seen = {id(x) for x in inputs}
+    out = []
+    for x in outputs:
+        out.append(jnp.copy(x) if id(x) in seen else x)
+        seen.add(id(x))
+    return tuple(out)
 
 
 def plain(tree):
@@ -134,73 +230,61 @@ def tracking_constants(cfg) -> dict:
 
 
 def write(out: str, cfg, params: dict, sizes: Sequence[tuple[int, int]],
-          platforms: Sequence[str] | None = None) -> dict:
-    """Exports for every size into ``out``; returns the manifest written last."""
+          platforms: Sequence[str] | None = None, kind: str = "stablehlo") -> dict:
+    """Exports for every size into ``out`` as ``kind`` (stablehlo or onnx); returns the
+    manifest."""
+    if kind not in artifacts.KINDS:
+        raise ExportError(f"format {kind!r}: one of {', '.join(artifacts.KINDS)}")
+    if kind == "onnx" and platforms:
+        raise ExportError("--platforms applies to stablehlo; an ONNX graph runs on any "
+                          "onnxruntime provider")
     os.makedirs(out, exist_ok=True)
-    files, signature = {}, None
+    files, signature, platforms_used = {}, None, ["any onnxruntime provider"]
     for size in sizes:
-        e = export_tracker(cfg, params, size, platforms)
-        for kind, exp in (("init", e.init), ("step", e.step)):
-            name = f"{kind}_{_size_name(size)}.stablehlo"
-            data = exp.serialize()
-            with open(os.path.join(out, name + ".tmp"), "wb") as f:
-                f.write(data)
-            os.replace(os.path.join(out, name + ".tmp"), os.path.join(out, name))
-            files[name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-        if signature is None:
-            signature = {fn: {"inputs": _names(exp, fn, "in"), "outputs": _names(exp, fn, "out")}
-                         for fn, exp in (("init", e.init), ("step", e.step))}
-        platforms_used = list(e.init.platforms)
-    manifest = {"format": FORMAT, "config": cfg.name, "variant": cfg.clnet.variant,
-                "frame_sizes": [list(s) for s in sizes], "platforms": platforms_used,
-                "tracking": tracking_constants(cfg), "jax": jax.__version__,
-                "frame": "BGR uint8 (H, W, 3)", "box": "x, y, w, h float32 (0-based pixels)",
-                "signature": signature, "files": files}
-    with open(os.path.join(out, MANIFEST + ".tmp"), "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(os.path.join(out, MANIFEST + ".tmp"), os.path.join(out, MANIFEST))
+        if kind == "onnx":
+            e = export_onnx(cfg, params, size)
+            data = {"init": e.init, "step": e.step}
+            signature = signature or e.signature
+        else:
+            e = export_tracker(cfg, params, size, platforms)
+            data = {"init": e.init.serialize(), "step": e.step.serialize()}
+            signature = signature or {
+                fn: {"inputs": _names(exp, fn, "in"), "outputs": _names(exp, fn, "out")}
+                for fn, exp in (("init", e.init), ("step", e.step))}
+            platforms_used = list(e.init.platforms)
+        for fn, blob in data.items():
+            name = artifacts.file_name(fn, size, kind)
+            files[name] = artifacts.write_file(out, name, blob)
+    manifest = {"format": artifacts.FORMAT, "artifact": kind, "config": cfg.name,
+                "variant": cfg.clnet.variant, "frame_sizes": [list(s) for s in sizes],
+                "platforms": platforms_used, "tracking": tracking_constants(cfg),
+                "jax": jax.__version__, "frame": "BGR uint8 (H, W, 3)",
+                "box": "x, y, w, h float32 (0-based pixels)", "signature": signature,
+                "files": files}
+    if kind == "onnx":
+        manifest["converter"] = f"jax2onnx {metadata.version('jax2onnx')}"
+    artifacts.write_manifest(out, manifest)
     return manifest
 
 
 def read_manifest(folder: str) -> dict:
-    path = os.path.join(folder, MANIFEST)
-    if not os.path.isfile(path):
-        raise ExportError(f"{path}: missing (not a clnet-export folder)")
-    with open(path) as f:
-        manifest = json.load(f)
-    if manifest.get("format") != FORMAT:
-        raise ExportError(f"{path}: format {manifest.get('format')!r}, this version reads "
-                          f"{FORMAT!r}; export again with this version")
-    return manifest
+    return artifacts.read_manifest(folder)
 
 
 class ExportedTracker:
-    """Tracks with the artifacts of an export folder (JAX only; no model code runs)."""
+    """Tracks with the StableHLO artifacts of an export folder (JAX only; no model code runs)."""
 
     def __init__(self, folder: str):
         self.folder = folder
-        self.manifest = read_manifest(folder)
+        self.manifest = artifacts.read_manifest(folder, "stablehlo")
         self._loaded: dict[tuple[int, int], Exported] = {}
 
     def _for(self, shape: tuple[int, ...]) -> Exported:
-        size = (int(shape[0]), int(shape[1]))
+        size = artifacts.check_size(self.folder, self.manifest, shape)
         if size not in self._loaded:
-            if list(size) not in self.manifest["frame_sizes"]:
-                raise ExportError(f"{self.folder}: frame size {_size_name(size)} was not "
-                                  "exported (exported: " + ", ".join(
-                                      _size_name(s) for s in self.manifest["frame_sizes"]) + ")")
-            parts = []
-            for kind in ("init", "step"):
-                path = os.path.join(self.folder, f"{kind}_{_size_name(size)}.stablehlo")
-                if not os.path.isfile(path):
-                    raise ExportError(f"{path}: missing")
-                with open(path, "rb") as f:
-                    data = f.read()
-                want = self.manifest["files"][os.path.basename(path)]["sha256"]
-                if hashlib.sha256(data).hexdigest() != want:
-                    raise ExportError(f"{path}: does not match {MANIFEST} (another export?)")
-                parts.append(jax.export.deserialize(bytearray(data)))
-            self._loaded[size] = Exported(*parts)
+            self._loaded[size] = Exported(*(
+                jax.export.deserialize(bytearray(artifacts.read_artifact(
+                    self.folder, self.manifest, fn, size))) for fn in ("init", "step")))
         return self._loaded[size]
 
     def track(self, frames, box) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from clnet_jax.model import winograd
+from clnet_jax.model import ops, winograd
 from clnet_jax.model.xcorr import xcorr_depthwise
 
 Array = jnp.ndarray
@@ -161,7 +161,7 @@ class ResNet(nn.Module):
         frozen_prefix = not isinstance(train, bool) and not layers
         x = ConvBN(self.width, 7, 2, 0, axis_name=self.axis_name, name="stem")(
             x, "stem" in layers)
-        x = nn.max_pool(x, (3, 3), (2, 2), padding=((1, 1), (1, 1)))
+        x = ops.max_pool_3x3_s2(x)
         in_ch, feats = self.width, []
         plan = [(1, 1), (2, 1), (1, 2), (1, 4)]  # (stride, dilation) of layers 1..4
         for layer in range(1, max(self.used_layers) + 1):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from clnet_jax.model import anchors as anchors_lib
+from clnet_jax.model import ops
 
 
 class Targets(NamedTuple):
@@ -45,11 +46,22 @@ def loc_targets(anchors: jnp.ndarray, box: jnp.ndarray) -> jnp.ndarray:
     return d
 
 
+def _split(key):
+    """``jax.random.split``; a constant key (the tracker's ``clnet.seed``) is split while
+    tracing, so that its draws are constants of the program and an exported graph holds no
+    random-number ops. A traced key (training) is split at run time as before."""
+    with jax.ensure_compile_time_eval():
+        keys = jax.random.split(key)
+        return keys[0], keys[1]
+
+
 def _random_subset(key, candidates: jnp.ndarray, k: int) -> jnp.ndarray:
     """Boolean mask of min(k, #candidates) candidates chosen uniformly at random."""
     flat = candidates.reshape(-1)
-    prio = jnp.where(flat, jax.random.uniform(key, flat.shape), -1.0)
-    _, idx = jax.lax.top_k(prio, k)
+    with jax.ensure_compile_time_eval():  # as in _split
+        draws = jax.random.uniform(key, flat.shape)
+    prio = jnp.where(flat, draws, -1.0)
+    _, idx = ops.top_k(prio, k)
     chosen = jnp.zeros_like(flat).at[idx].set(True) & flat
     return chosen.reshape(candidates.shape)
 
@@ -61,7 +73,7 @@ def sample_labels(key, iou: jnp.ndarray, thr_high: float = 0.6, thr_low: float =
 
     Returns (labels int32, positive count). Anchors between the thresholds stay ignored.
     """
-    kp, kn = jax.random.split(key)
+    kp, kn = _split(key)
     pos = _random_subset(kp, iou > thr_high, pos_num) & (not negative_pair)
     npos = jnp.sum(pos)
     neg = _random_subset(kn, iou < thr_low, total_num - pos_num)
@@ -90,7 +102,7 @@ def anchor_targets(key, anchors: jnp.ndarray, box: jnp.ndarray, negative=False,
     ``negative`` (may be traced): the search crop shows another object, so only negatives
     near it are labelled and nothing is regressed.
     """
-    k_pos, k_neg = jax.random.split(key)
+    k_pos, k_neg = _split(key)
     iou = anchor_iou(anchors, box)
     labels, npos = sample_labels(k_pos, iou, **kw)
     neg_labels = negative_pair_labels(k_neg, anchors, box, stride, search_size)

@@ -2,6 +2,8 @@
 import jax
 import jax.numpy as jnp
 
+from clnet_jax.model import ops
+
 
 def xcorr_depthwise(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     """Correlates every channel of ``search`` with the same channel of ``kernel``.
@@ -9,9 +11,11 @@ def xcorr_depthwise(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     search (B, Hs, Ws, C), kernel (B, Hk, Wk, C) -> (B, Hs-Hk+1, Ws-Wk+1, C). Each batch
     element uses its own kernel. On a CPU backend it is a sum of shifted products
     (``xcorr_shift_sum``); elsewhere a single grouped convolution with the batch folded into
-    the channel axis, as the upstream code does with ``groups=B*C`` (cuDNN's path).
+    the channel axis, as the upstream code does with ``groups=B*C`` (cuDNN's path). Inside
+    ``ops.portable()`` always the shifted sum: exported graphs hold no convolution whose
+    kernel is a runtime tensor.
     """
-    if jax.default_backend() == "cpu":
+    if jax.default_backend() == "cpu" or ops.is_portable():
         return xcorr_shift_sum(search, kernel)
     return xcorr_grouped_conv(search, kernel)
 

@@ -8,8 +8,8 @@ so a single compiled function serves every frame.
 """
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
+import numpy as np
 
 _COEF_BITS = 11
 _COEF_SCALE = 1 << _COEF_BITS
@@ -38,13 +38,20 @@ def quotient_f32(num: jnp.ndarray, den: int) -> jnp.ndarray:
         return (jnp.where(more, 2 * m + b, m), jnp.where(more, r2 - b * den, r),
                 jnp.where(more, e + 1, e))
 
-    # 24 + 1 bits, plus up to log2(den) leading zeros of a quotient below 1
-    # unrolled: a rolled loop costs a kernel launch and a host sync per digit on a GPU
-    m, r, e = jax.lax.fori_loop(0, 26 + den.bit_length(), bit, (m, r, e), unroll=True)
+    # 24 + 1 bits, plus up to log2(den) leading zeros of a quotient below 1. A Python loop
+    # writes the digits out as straight-line integer ops: a rolled loop costs a kernel launch
+    # and a host sync per digit on a GPU, and ONNX converters take plain ops (no scan).
+    carry, digits = (m, r, e), 26 + den.bit_length()
+    for i in range(digits):
+        carry = bit(i, carry)
+    m, r, e = carry
     guard, m = m & 1, m >> 1
     m = m + (guard & ((r != 0) | (m & 1)).astype(jnp.int32))  # to nearest, ties to even
-    # m < 2**25 here (a carry out of 24 bits is still exact); scale by 2**-(e - 1)
-    mag = jnp.ldexp(m.astype(jnp.float32), 1 - e)
+    # m <= 2**24 here (a carry out of 24 bits is still exact); scale by 2**-(e - 1), an exact
+    # product. The powers come from a table: jnp.ldexp works on the bits (a bitcast), which
+    # ONNX cannot express.
+    powers = jnp.asarray(np.ldexp(1.0, 1 - np.arange(digits + 1)), jnp.float32)
+    mag = m.astype(jnp.float32) * powers[e]
     return jnp.where(num < 0, -mag, mag)
 
 
@@ -110,8 +117,12 @@ def frame_mean_fill(frame: jnp.ndarray) -> jnp.ndarray:
     """Per-channel mean truncated to uint8, exactly (integer sums, no float rounding).
 
     Upstream stores the float64 mean into a uint8 array, i.e. truncates it. Integer sums in
-    uint32 are exact for frames up to 16.8 megapixels.
+    int32 are exact for frames up to 8.4 megapixels (3840x2160 fits); int32 rather than
+    uint32 because ONNX runtimes have no unsigned sum.
     """
     n = frame.shape[0] * frame.shape[1]
-    total = jnp.sum(frame.astype(jnp.uint32), axis=(0, 1), dtype=jnp.uint32)
-    return (total // jnp.uint32(n)).astype(jnp.uint8)
+    if n * 255 >= 2 ** 31:
+        raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels: the exact mean "
+                         "colour needs at most 8.4 megapixels")
+    total = jnp.sum(frame.astype(jnp.int32), axis=(0, 1), dtype=jnp.int32)
+    return (total // jnp.int32(n)).astype(jnp.uint8)

@@ -199,7 +199,9 @@ def init(spec: Spec, params: dict, frame: Array, box: Array, key: Array | None =
     center, size = box[:2] + (box[2:] - 1) / 2, box[2:]
     fill = frame_mean_fill(frame)
     kernels = template_kernels(spec, params, frame, center, size, fill)
-    key = jax.random.key(spec.cfg.clnet.seed) if key is None else key
+    if key is None:
+        with jax.ensure_compile_time_eval():  # a constant: its draws are constants too
+            key = jax.random.key(spec.cfg.clnet.seed)
     sample = functools.partial(first_frame_samples, spec, params, frame, center, size, fill,
                                kernels, key, labels)
     heads, adjusted = params["heads"], jnp.zeros((), bool)
