@@ -43,7 +43,7 @@ def run_side(a) -> dict:
     side = a.side
     if side == "pysot":
         from benchmarks import vs_pysot
-        a.repeat, a.device, a.precision = 1, "cpu", "default"
+        a.repeat, a.device, a.precision, a.weights = 1, "cpu", "default", a.pth
         res = vs_pysot.run_side("pysot", a)
         return {"fps": res["fps"], "boxes": res["boxes"]}
     if side.startswith("onnx"):
@@ -135,7 +135,7 @@ def main() -> None:
                f"--folder={folder}", f"--checkpoint={a.checkpoint}", f"--seq={a.seq}",
                f"--pysot={a.pysot}", f"--threads={a.threads}"]
         if side == "pysot":
-            cmd.append(f"--weights={a.pth}")
+            cmd.append(f"--pth={a.pth}")
         env = dict(os.environ, PYTHONPATH=ROOT)
         res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if res.returncode:

@@ -21,6 +21,8 @@ shapes of the inputs and outputs.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 from importlib import metadata
@@ -131,10 +133,12 @@ def export_onnx(cfg, params: dict, size: tuple[int, int], opset: int = 23) -> On
             state, box, score = step(jax.tree.unflatten(tree, args[:-1]), args[-1])
             return _distinct([*jax.tree.leaves(state), box, score], args)
 
-        m_init = to_onnx(flat_init, [frame, box], model_name="clnet_init", opset=opset,
-                         input_names=["frame", "box"], output_names=names)
-        m_step = to_onnx(flat_step, [*leaves, frame], model_name="clnet_step", opset=opset,
-                         input_names=[*names, "frame"], output_names=[*nxt, "box", "score"])
+        # the converter prints debugging lines of its flax plugins on stdout
+        with contextlib.redirect_stdout(io.StringIO()):
+            m_init = to_onnx(flat_init, [frame, box], model_name="clnet_init", opset=opset,
+                             input_names=["frame", "box"], output_names=names)
+            m_step = to_onnx(flat_step, [*leaves, frame], model_name="clnet_step", opset=opset,
+                             input_names=[*names, "frame"], output_names=[*nxt, "box", "score"])
     quiet.setLevel(level)
 
     def spec(n, a):
