@@ -135,7 +135,8 @@ def run_side(side: str, args) -> dict:
             box, _ = t.update(f)
             times.append(time.perf_counter() - a)
             out.append([float(v) for v in box])
-    return {"fps": 1 / float(np.median(times[2:])), "boxes": out}
+    info = _torch_info(args.device) if side == "pysot" else None
+    return {"fps": 1 / float(np.median(times[2:])), "boxes": out, "torch": info}
 
 
 def ratio_summary(rows: list[dict]) -> dict:
@@ -170,6 +171,8 @@ def main() -> None:
                          "4: F(4x4,3x3)); default: the config's")
     ap.add_argument("--winograd_tile", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--side", default=None, choices=["pysot", "jax"], help=argparse.SUPPRESS)
+    ap.add_argument("--python_torch", default=sys.executable,
+                    help="the Python that runs pysot (one with torch and yacs; default this one)")
     ap.add_argument("--out", default="results/bench/vs_pysot.json")
     args = ap.parse_args()
     if args.side:  # a child: one tracker, JSON on the last line
@@ -186,7 +189,8 @@ def main() -> None:
     def child(side: str, tile: int = 0) -> dict:
         # each tracker in its own process: torch's OpenMP threads and XLA's thread pool
         # compete when they share one
-        cmd = [sys.executable, os.path.abspath(__file__), f"--side={side}",
+        python = args.python_torch if side == "pysot" else sys.executable
+        cmd = [python, os.path.abspath(__file__), f"--side={side}",
                f"--pysot={args.pysot}", f"--weights={args.weights}", f"--seq={args.seq}",
                f"--threads={args.threads}", f"--winograd_tile={tile}",
                f"--device={args.device}", f"--repeat={args.repeat}",
@@ -200,9 +204,10 @@ def main() -> None:
         return json.loads(res.stdout.strip().splitlines()[-1])
 
     tiles = [int(t) for t in args.tiles.split(",") if t] or [0]
-    rows = []
+    rows, torch_info = [], None
     for r in range(args.rounds):  # interleaved, so machine drift hits both alike
         a = child("pysot")
+        torch_info = a.get("torch")
         n_frames = len(a["boxes"])
         for tile in tiles:
             b = child("jax", tile)
@@ -231,7 +236,7 @@ def main() -> None:
                                  "weights": args.weights, "seq": args.seq,
                                  "device": args.device, "precision": args.precision,
                                  "frames_per_round": n_frames,
-                                 "torch": _torch_info(args.device)})
+                                 "torch": torch_info})
 
 
 if __name__ == "__main__":

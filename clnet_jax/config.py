@@ -133,6 +133,9 @@ def base_config() -> ml_collections.ConfigDict:
         pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
         checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test",
+        # eval_batch: sequences of one frame size tracked at once by eval_after (vmap of the
+        # same tracker, track/runner.py: BatchTracker); 1 tracks them one by one
+        eval_batch=1,
         # One sub-config per stage, one schema (STAGE_KEYS). The upstream schedule: warm-up
         # from warmup_start_lr to lr over warmup_epochs, then log decay to lr_end. The CLNet
         # stage draws its groups as the paper does: pairs_per_group pairs of one sequence.
@@ -157,7 +160,7 @@ CHOICES = {
     "train.compute_dtype": ("float32", "bfloat16"),
 }
 AT_LEAST = {"track.readapt_every": 1, "clnet.meta_steps": 0, "clnet.mining_negatives": 0,
-            "clnet.support_pairs": -1, "train.steps_per_epoch": 1,
+            "clnet.support_pairs": -1, "train.steps_per_epoch": 1, "train.eval_batch": 1,
             "data.workers": 0, "data.prepare_workers": 0, "data.holdout_every": 0,
             **{f"train.{st}.{k}": low for st in ("base", "clnet")
                for k, low in (("epochs", 1), ("groups_per_batch", 1), ("pairs_per_group", 1),
@@ -218,7 +221,7 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 NOT_DECIDING = {"name": None, "ablation": None,
                 "train": ("init_checkpoint", "pretrained_backbone", "log_every",
                           "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
-                          "stages"),
+                          "eval_batch", "stages"),
                 "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers")}
 # The tracking constants that training reads: crop sizes and context (crops, anchor targets).
 TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_amount")

@@ -22,8 +22,17 @@ ONE_SEED = ("One seed on these sequences shows how this run's two trackers compa
 
 
 def evaluate_split(cfg, params: dict, seqs: list, desc: str) -> dict:
-    """One-pass evaluation of one tracker: :func:`clnet_jax.evaluate.scoring.summary`."""
-    trk = runner.SequenceTracker(cfg, jax.tree.map(jax.numpy.asarray, params))
+    """One-pass evaluation of one tracker: :func:`clnet_jax.evaluate.scoring.summary`.
+    ``train.eval_batch`` > 1 tracks that many sequences of one frame size at once."""
+    params = jax.tree.map(jax.numpy.asarray, params)
+    if cfg.train.eval_batch > 1:
+        out = eval_runner.track_batched(cfg, params, seqs, cfg.train.eval_batch, desc)
+        bad = {k: v for k, v in out.items() if isinstance(v, str)}
+        if bad:
+            raise RuntimeError(f"{desc}: sequences failed: {bad}")
+        return scoring.summary({s.name: scoring.sequence_scores(s.gt, out[s.name][0])
+                                for s in seqs})
+    trk = runner.SequenceTracker(cfg, params)
     return scoring.summary({s.name: scoring.sequence_scores(s.gt, eval_runner.track_one(trk, s)[0])
                             for s in tqdm(seqs, desc=desc)})
 

@@ -42,6 +42,22 @@ def track_one(trk: runner.SequenceTracker, seq: EvalSequence) -> tuple[np.ndarra
     return boxes, len(seq.frames) / (time.perf_counter() - t)
 
 
+def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str) -> dict:
+    """name -> (boxes, fps) or an error message: ``batch`` sequences of one frame size at a
+    time (``runner.BatchTracker``), the sizes grouped first."""
+    out, by_size = {}, defaultdict(list)
+    for s in seqs:
+        try:
+            by_size[load_frame(s.frames[0]).shape].append(s)
+        except ValueError as e:
+            out[s.name] = str(e)
+    bt = runner.BatchTracker(cfg, params, min(batch, max(len(g) for g in by_size.values()))) \
+        if by_size else None
+    for group in tqdm(list(by_size.values()), desc=desc):
+        out.update(bt.run(group))
+    return out
+
+
 def run_dataset(cfg, params, seqs: list[EvalSequence], results_dir: str, dataset: str,
                 tracker_name: str, batch: int = 1) -> dict:
     """Tracks every unfinished sequence; returns name -> 'done' | 'skipped' | error."""
@@ -53,16 +69,9 @@ def run_dataset(cfg, params, seqs: list[EvalSequence], results_dir: str, dataset
         else:
             todo.append(s)
     if batch > 1:
-        by_size = defaultdict(list)
-        for s in todo:
-            try:
-                by_size[load_frame(s.frames[0]).shape].append(s)
-            except ValueError as e:
-                status[s.name] = str(e)
-        bt = runner.BatchTracker(cfg, params, batch)
-        for group in tqdm(list(by_size.values()), desc=f"{dataset} (batches of {batch})"):
-            for name, r in bt.run(group).items():
-                status[name] = _store(r, results_dir, dataset, tracker_name, name)
+        for name, r in track_batched(cfg, params, todo, batch,
+                                     f"{dataset} (batches of {batch})").items():
+            status[name] = _store(r, results_dir, dataset, tracker_name, name)
         return status
     trk = runner.SequenceTracker(cfg, params)
     for s in tqdm(todo, desc=dataset, unit="seq"):

@@ -345,6 +345,29 @@ def test_demo_evaluation_scores_present_frames_after_the_first(tiny_params, synt
     np.testing.assert_allclose(part["success_auc"], expect, atol=1e-9)
 
 
+def test_batched_end_of_run_evaluation_matches_one_by_one(tiny_params, dudek):
+    """train.eval_batch > 1 tracks sequences of one size together (two sizes here, grouped
+    first): the same per-sequence scores as tracking them one by one."""
+    from clnet_jax.evaluate import base_vs_clnet
+    frames, gt = dudek
+    frames, gt = frames[:6], np.asarray(gt[:6], float)
+    small = [cv2.resize(f, (360, 240)) for f in frames]
+    enc = lambda fs: [cv2.imencode(".png", f)[1].tobytes() for f in fs]
+    seqs = [eval_data.EvalSequence("a", enc(frames), gt, False),
+            eval_data.EvalSequence("b", enc(frames[:4]), gt[:4], False),
+            eval_data.EvalSequence("c", enc(small), gt / 2, False)]
+    one = base_vs_clnet.evaluate_split(config("siamrpn_tiny"), tiny_params, seqs, "eval")
+    batched = base_vs_clnet.evaluate_split(
+        config("siamrpn_tiny", **{"train.eval_batch": 2}), tiny_params, seqs, "eval")
+    assert batched["sequences"] == one["sequences"] == 3
+    for key in ("success_auc", "precision", "first_iou"):
+        np.testing.assert_allclose(batched[key], one[key], atol=1e-6)
+    assert batched["per_sequence_auc"].keys() == one["per_sequence_auc"].keys()
+    for name, auc in one["per_sequence_auc"].items():
+        np.testing.assert_allclose(batched["per_sequence_auc"][name], auc, atol=1e-6)
+    assert one["per_sequence_auc"]["a"] > 0.3  # it tracks: the comparison has teeth
+
+
 def test_demo_paired_difference_pairs_by_sequence_and_decides_only_outside_zero():
     from clnet_jax.evaluate import scoring
     rng = np.random.default_rng(0)
