@@ -97,14 +97,7 @@ class OnnxTracker:
 
     def track(self, frames: Iterable[np.ndarray], box) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0)."""
-        it = iter(frames)
-        self.init(next(it), box)
-        boxes, scores = [np.asarray(box, np.float64)], [np.nan]
-        for frame in it:
-            b, s = self.update(frame)
-            boxes.append(b)
-            scores.append(s)
-        return np.stack(boxes), np.asarray(scores)
+        return video.track_frames(self, frames, box)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

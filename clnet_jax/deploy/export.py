@@ -25,6 +25,7 @@ import contextlib
 import io
 import logging
 import os
+import warnings
 from importlib import metadata
 from typing import NamedTuple, Sequence
 
@@ -133,13 +134,19 @@ def export_onnx(cfg, params: dict, size: tuple[int, int], opset: int = 23) -> On
             state, box, score = step(jax.tree.unflatten(tree, args[:-1]), args[-1])
             return _distinct([*jax.tree.leaves(state), box, score], args)
 
-        # the converter prints debugging lines of its flax plugins on stdout
-        with contextlib.redirect_stdout(io.StringIO()):
-            m_init = to_onnx(flat_init, [frame, box], model_name="clnet_init", opset=opset,
-                             input_names=["frame", "box"], output_names=names)
-            m_step = to_onnx(flat_step, [*leaves, frame], model_name="clnet_step", opset=opset,
-                             input_names=[*names, "frame"], output_names=[*nxt, "box", "score"])
-    quiet.setLevel(level)
+        # the converter prints debugging lines of its flax plugins on stdout, and its
+        # patched jnp functions warn on the float64 NumPy constants (anchors) that JAX
+        # itself reads as float32 here
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Explicitly requested dtype float64")
+            try:
+                m_init = to_onnx(flat_init, [frame, box], model_name="clnet_init",
+                                 opset=opset, input_names=["frame", "box"], output_names=names)
+                m_step = to_onnx(flat_step, [*leaves, frame], model_name="clnet_step",
+                                 opset=opset, input_names=[*names, "frame"],
+                                 output_names=[*nxt, "box", "score"])
+            finally:
+                quiet.setLevel(level)
 
     def spec(n, a):
         return {"name": n, "shape": list(a.shape), "dtype": str(np.dtype(a.dtype))}

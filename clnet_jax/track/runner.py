@@ -17,6 +17,7 @@ from clnet_jax.io import checkpoint as ckpt_lib
 from clnet_jax.model import targets as targets_lib
 from clnet_jax.model import weights
 from clnet_jax.track import tracker as tracker_lib
+from clnet_jax.track import video
 from clnet_jax.track.inputs import FrameError, load_frame, to_bgr_uint8, validate_box
 
 
@@ -89,15 +90,7 @@ class SequenceTracker:
 
     def track(self, frames: Iterable[np.ndarray], box) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0)."""
-        it = iter(frames)
-        self.init(next(it), box)
-        boxes = [np.asarray(box, np.float64)]
-        scores = [np.nan]
-        for frame in it:
-            b, s = self.update(frame)
-            boxes.append(b)
-            scores.append(s)
-        return np.stack(boxes), np.asarray(scores)
+        return video.track_frames(self, frames, box)
 
 
 class BatchTracker:

@@ -86,6 +86,19 @@ class ResultWriter:
         os.replace(self.boxes_path + ".tmp", self.boxes_path)
 
 
+def track_frames(tracker, frames, box) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0), from any
+    tracker with ``init(frame, box)`` and ``update(frame) -> (box, score)``."""
+    it = iter(frames)
+    tracker.init(next(it), box)
+    boxes, scores = [np.asarray(box, np.float64)], [np.nan]
+    for frame in it:
+        b, s = tracker.update(frame)
+        boxes.append(np.asarray(b, np.float64))
+        scores.append(s)
+    return np.stack(boxes), np.asarray(scores)
+
+
 def track_to_files(tracker, source: str, box: Sequence[float], writer: ResultWriter) -> int:
     """Runs ``tracker`` (``init(frame, box)``, ``update(frame) -> (box, score)``) over
     ``source`` into ``writer``; returns the number of frames."""
