@@ -1,7 +1,11 @@
-"""The redesign's full-size check: our r50 boxes against the upstream trackers' and against
-our boxes of 2026-11-29 (same seeded weights), max abs difference over the 20 Dudek frames."""
-import json, os, sys
+"""The full-size check after the ONNX-portable operations: our r50 boxes against the upstream
+trackers', against our boxes of 2026-11-29 and against the run before the change (same seeded
+weights), max abs difference over the 20 Dudek frames."""
+import json
+import sys
+
 import numpy as np
+
 OLD = "/work/main/docs/results/bench/cpu_2core_2026-11-29/upstream_check"
 PREV = "/work/up/ours_2026-12-02a"
 NEW = "/work/up/ours"
