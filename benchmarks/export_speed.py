@@ -52,7 +52,7 @@ def run_side(a) -> dict:
         trk = runtime.OnnxTracker(a.folder, providers=[provider] + (["cpu"] if provider != "cpu" else []))
     elif side == "stablehlo":
         from clnet_jax.deploy import export
-        trk = _Stepper(export.ExportedTracker(a.folder))
+        trk = export.ExportedTracker(a.folder)
     else:
         from clnet_jax import config as config_lib
         from clnet_jax.track import runner
@@ -66,21 +66,6 @@ def run_side(a) -> dict:
         times.append(time.perf_counter() - t)
         out.append([float(v) for v in box])
     return {"fps": 1 / float(np.median(times[2:])), "boxes": out}
-
-
-class _Stepper:
-    """init/update over an ExportedTracker's loaded artifacts (the same calls it makes)."""
-
-    def __init__(self, ex):
-        self.ex = ex
-
-    def init(self, frame, box):
-        self.e = self.ex._for(frame.shape)
-        self.state = self.e.init.call(np.ascontiguousarray(frame), np.asarray(box, np.float32))
-
-    def update(self, frame):
-        self.state, b, s = self.e.step.call(self.state, np.ascontiguousarray(frame))
-        return np.asarray(b, np.float64), float(s)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ import argparse
 import glob
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -34,16 +33,6 @@ from clnet_jax.track import runner  # noqa: E402
 from clnet_jax.track import tracker as tracker_lib  # noqa: E402
 
 
-def _time(fn, *args, iters: int) -> float:
-    jax.block_until_ready(fn(*args))
-    out = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        out.append(time.perf_counter() - t)
-    return float(np.median(out))
-
-
 def profile(cfg, params, frame, box, iters: int) -> dict:
     fns = tracker_lib.make_tracker(cfg)
     spec = tracker_lib.setup(cfg)
@@ -55,10 +44,10 @@ def profile(cfg, params, frame, box, iters: int) -> dict:
     features = jax.jit(lambda p, x: spec.net.apply(p["model"], x[None], method=spec.net.features))
     hidden = jax.jit(lambda p, k, x: tracker_lib.search_hidden(spec, p, k, x))
     step = jax.jit(fns.step)
-    return {"crop_s": _time(crop, frame, state.center, side, state.fill, iters=iters),
-            "backbone_neck_s": _time(features, p, x, iters=iters),
-            "backbone_neck_xcorr_heads_s": _time(hidden, p, state.kernels, x, iters=iters),
-            "step_s": _time(step, p, state, frame, iters=iters)}
+    return {"crop_s": common.time_call(crop, frame, state.center, side, state.fill, iters=iters),
+            "backbone_neck_s": common.time_call(features, p, x, iters=iters),
+            "backbone_neck_xcorr_heads_s": common.time_call(hidden, p, state.kernels, x, iters=iters),
+            "step_s": common.time_call(step, p, state, frame, iters=iters)}
 
 
 def main() -> None:

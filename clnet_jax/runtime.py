@@ -27,7 +27,7 @@ import numpy as np
 from clnet_jax.io import artifacts
 from clnet_jax.io.artifacts import ExportError
 from clnet_jax.track import video
-from clnet_jax.track.inputs import to_bgr_uint8, validate_box
+from clnet_jax.track.inputs import next_frame, to_bgr_uint8, validate_box
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider"}
@@ -85,11 +85,7 @@ class OnnxTracker:
         self.frame_shape = frame.shape
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        if self.state is None:
-            raise RuntimeError("call init() before update()")
-        frame = to_bgr_uint8(frame)
-        if frame.shape != self.frame_shape:
-            raise ExportError(f"frame size changed from {self.frame_shape} to {frame.shape}")
+        frame = next_frame(frame, self.frame_shape, ExportError)
         _, step, names = self._for(frame.shape)
         out = step.run(None, dict(zip(names, [*self.state, frame])))
         self.state = out[:-2]

@@ -138,3 +138,24 @@ def tiny_data(tmp_path_factory):
     prep.prepare("synthetic", d, builder_config="tiny")
     builders.prepare("synthetic", d, None, "tiny")
     return d
+
+
+class ExportFolders(dict):
+    """Export folders (``kind`` stablehlo or onnx) of the tiny SiamRPN++ and the tiny CLNet
+    in both label layouts, for frames of ``size``: name -> (folder, config, params), each
+    written on first use."""
+
+    def __init__(self, tmp, size, tiny, clnet, kind: str):
+        super().__init__()
+        self.tmp, self.size, self.kind = tmp, size, kind
+        self.spec = {"siamrpn": ("siamrpn_tiny", tiny, {}), "clnet": ("clnet_tiny", clnet, {}),
+                     "clnet_official": ("clnet_tiny", clnet, {"clnet.label_layout": "official"})}
+
+    def __missing__(self, name):
+        from clnet_jax.deploy import export
+        cfg_name, params, overrides = self.spec[name]
+        cfg = config(cfg_name, **overrides)
+        d = str(self.tmp.mktemp(f"{name}_{self.kind}"))
+        export.write(d, cfg, params, [self.size], kind=self.kind)
+        self[name] = (d, cfg, params)
+        return self[name]

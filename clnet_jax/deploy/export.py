@@ -37,6 +37,8 @@ from clnet_jax.io import artifacts
 from clnet_jax.io.artifacts import MANIFEST, ExportError, parse_sizes  # noqa: F401 (re-exported)
 from clnet_jax.model import ops
 from clnet_jax.track import tracker as tracker_lib
+from clnet_jax.track import video
+from clnet_jax.track.inputs import next_frame, to_bgr_uint8, validate_box
 
 
 class Exported(NamedTuple):
@@ -289,6 +291,7 @@ class ExportedTracker:
         self.folder = folder
         self.manifest = artifacts.read_manifest(folder, "stablehlo")
         self._loaded: dict[tuple[int, int], Exported] = {}
+        self.state, self.frame_shape = None, None
 
     def _for(self, shape: tuple[int, ...]) -> Exported:
         size = artifacts.check_size(self.folder, self.manifest, shape)
@@ -298,18 +301,18 @@ class ExportedTracker:
                     self.folder, self.manifest, fn, size))) for fn in ("init", "step")))
         return self._loaded[size]
 
+    def init(self, frame: np.ndarray, box) -> None:
+        frame = to_bgr_uint8(frame)
+        box = validate_box(box, frame.shape)
+        self._e = self._for(frame.shape)
+        self.state = self._e.init.call(frame, np.asarray(box, np.float32))
+        self.frame_shape = frame.shape
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
+        frame = next_frame(frame, self.frame_shape, ExportError)
+        self.state, box, score = self._e.step.call(self.state, frame)
+        return np.asarray(box, np.float64), float(score)
+
     def track(self, frames, box) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (N, 4) with the initial box first, and scores (N,) (NaN for frame 0)."""
-        it = iter(frames)
-        first = np.ascontiguousarray(next(it), np.uint8)
-        e = self._for(first.shape)
-        state = e.init.call(first, np.asarray(box, np.float32))
-        boxes, scores = [np.asarray(box, np.float64)], [np.nan]
-        for frame in it:
-            frame = np.ascontiguousarray(frame, np.uint8)
-            if frame.shape != first.shape:
-                raise ExportError(f"frame size changed from {first.shape} to {frame.shape}")
-            state, b, s = e.step.call(state, frame)
-            boxes.append(np.asarray(b, np.float64))
-            scores.append(float(s))
-        return np.stack(boxes), np.asarray(scores)
+        return video.track_frames(self, frames, box)

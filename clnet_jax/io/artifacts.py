@@ -59,10 +59,7 @@ def write_file(folder: str, name: str, data: bytes) -> dict:
 
 
 def write_manifest(folder: str, manifest: dict) -> None:
-    path = os.path.join(folder, MANIFEST)
-    with open(path + ".tmp", "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_file(folder, MANIFEST, json.dumps(manifest, indent=1).encode())
 
 
 def read_manifest(folder: str, kind: str | None = None) -> dict:

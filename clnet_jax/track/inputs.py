@@ -34,6 +34,19 @@ def to_bgr_uint8(frame: np.ndarray, name: str = "frame") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def next_frame(frame: np.ndarray, first_shape: tuple | None,
+               error: type[ValueError] = ValueError) -> np.ndarray:
+    """A later frame of a sequence as BGR uint8, refused (``error``) unless it has the first
+    frame's shape; ``first_shape`` None means ``init`` was not called yet. Every tracker's
+    ``update`` checks its frames with this."""
+    if first_shape is None:
+        raise RuntimeError("call init() before update()")
+    frame = to_bgr_uint8(frame)
+    if frame.shape != first_shape:
+        raise error(f"frame size changed from {first_shape} to {frame.shape}")
+    return frame
+
+
 def read_frame(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as BGR uint8; an unreadable file raises FrameError naming it."""
     path = os.fspath(path)

@@ -18,7 +18,7 @@ from clnet_jax.model import targets as targets_lib
 from clnet_jax.model import weights
 from clnet_jax.track import tracker as tracker_lib
 from clnet_jax.track import video
-from clnet_jax.track.inputs import FrameError, load_frame, to_bgr_uint8, validate_box
+from clnet_jax.track.inputs import FrameError, load_frame, next_frame, to_bgr_uint8, validate_box
 
 
 def official_labels(cfg, box: np.ndarray) -> np.ndarray:
@@ -75,11 +75,7 @@ class SequenceTracker:
         self.frame_shape = frame.shape
 
     def update(self, frame: np.ndarray) -> tuple[np.ndarray, float]:
-        if self.state is None:
-            raise RuntimeError("call init() before update()")
-        frame = to_bgr_uint8(frame)
-        if frame.shape != self.frame_shape:
-            raise ValueError(f"frame size changed from {self.frame_shape} to {frame.shape}")
+        frame = next_frame(frame, self.frame_shape)
         self.state, box, score = self._step(self.params, self.state, frame)
         return np.asarray(box, np.float64), float(score)
 

@@ -10,31 +10,13 @@ import pytest
 
 from clnet_jax.deploy import export
 from clnet_jax.track import runner
-from conftest import DUDEK, ROOT, config
-
-
-class _Exports(dict):
-    """Export folders of the tiny SiamRPN++ and the tiny CLNet (both label layouts), each
-    written on first use."""
-
-    def __init__(self, tmp, frames, tiny, clnet):
-        super().__init__()
-        self.tmp, self.size = tmp, frames[0].shape[:2]
-        self.spec = {"siamrpn": ("siamrpn_tiny", tiny, {}), "clnet": ("clnet_tiny", clnet, {}),
-                     "clnet_official": ("clnet_tiny", clnet, {"clnet.label_layout": "official"})}
-
-    def __missing__(self, name):
-        cfg_name, params, overrides = self.spec[name]
-        cfg = config(cfg_name, **overrides)
-        d = str(self.tmp.mktemp(name))
-        export.write(d, cfg, params, [self.size])
-        self[name] = (d, cfg, params)
-        return self[name]
+from conftest import DUDEK, ROOT, ExportFolders, config
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, dudek, tiny_params, clnet_params):
-    return _Exports(tmp_path_factory, dudek[0], tiny_params, clnet_params)
+    return ExportFolders(tmp_path_factory, dudek[0][0].shape[:2], tiny_params, clnet_params,
+                         "stablehlo")
 
 
 @pytest.mark.parametrize("name", ["siamrpn", "clnet",

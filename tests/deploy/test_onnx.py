@@ -15,33 +15,15 @@ from clnet_jax import runtime
 from clnet_jax.deploy import export
 from clnet_jax.io import artifacts
 from clnet_jax.track import runner
-from conftest import DUDEK, ROOT, config
+from conftest import DUDEK, ROOT, ExportFolders, config
 
 ENV = dict(os.environ, PYTHONPATH=ROOT)
 
 
-class _Exports(dict):
-    """ONNX export folders of the tiny SiamRPN++ and the tiny CLNet (both label layouts),
-    each written on first use."""
-
-    def __init__(self, tmp, size, tiny, clnet):
-        super().__init__()
-        self.tmp, self.size = tmp, size
-        self.spec = {"siamrpn": ("siamrpn_tiny", tiny, {}), "clnet": ("clnet_tiny", clnet, {}),
-                     "clnet_official": ("clnet_tiny", clnet, {"clnet.label_layout": "official"})}
-
-    def __missing__(self, name):
-        cfg_name, params, overrides = self.spec[name]
-        cfg = config(cfg_name, **overrides)
-        d = str(self.tmp.mktemp(name))
-        export.write(d, cfg, params, [self.size], kind="onnx")
-        self[name] = (d, cfg, params)
-        return self[name]
-
-
 @pytest.fixture(scope="module")
 def onnx_exports(tmp_path_factory, dudek, tiny_params, clnet_params):
-    return _Exports(tmp_path_factory, dudek[0][0].shape[:2], tiny_params, clnet_params)
+    return ExportFolders(tmp_path_factory, dudek[0][0].shape[:2], tiny_params, clnet_params,
+                         "onnx")
 
 
 @pytest.mark.parametrize("name", ["siamrpn", "clnet",
