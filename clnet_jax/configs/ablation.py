@@ -47,6 +47,9 @@ def get_config(arg: str | None = None):
         sgd_tuned_lr=0.02,
         eval_splits=["test", "transfer"],
         eval_batch=24,
+        # each row's first-frame cost in tracking frames (a single-sequence tracker timed on
+        # the first split's first sequence: one more compilation per row and seed)
+        init_cost=True,
         bases_dir="runs/bases",
         report_dir="docs/results/testbed",  # '': <bases_dir>/report
         # XLA's compiled programs kept in <bases_dir>/xla_cache: later seeds, rows and runs

@@ -40,15 +40,33 @@ def init_cost(cfg, params, seq) -> tuple[float, float]:
     return 1000 * t_init, t_init / t_step
 
 
-def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True) -> dict:
-    """One row on one split: boxes of every sequence (batched tracker) and, with ``cost``,
-    the first-frame cost in tracking frames (NaN without)."""
+def row_params(cfg, row: str, weights: dict) -> tuple:
+    """(tracking config, weights as arrays) of a row: the rows that track without a weight
+    generator leave it out."""
     c = rows_lib.tracking_config(cfg, row)
     params = jax.tree.map(jax.numpy.asarray, weights)
     if c.clnet.variant in ("none", "sgd_finetune"):
         params = {k: v for k, v in params.items() if k != "clnet"}
+    return c, params
+
+
+def row_tracker(cfg, row: str, weights: dict, batch: int) -> runner.BatchTracker:
+    """The batched tracker of a row: one per row serves all of its splits (and, in
+    ``clnet-tune``, every base), compiled once per frame size."""
+    c, params = row_params(cfg, row, weights)
+    return runner.BatchTracker(c, params, batch)
+
+
+def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True,
+             tracker: runner.BatchTracker | None = None) -> dict:
+    """One row on one split: boxes of every sequence (batched tracker; ``tracker``: one
+    from :func:`row_tracker`, reused) and, with ``cost``, the first-frame cost in tracking
+    frames (NaN without)."""
+    c, params = row_params(cfg, row, weights)
+    if tracker is None:
+        tracker = runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs)))
     t = time.perf_counter()
-    out = runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs))).run(seqs)
+    out = tracker.run(seqs, params)
     bad = {k: v for k, v in out.items() if isinstance(v, str)}
     if bad:
         raise RuntimeError(f"{row}: sequences failed: {bad}")
@@ -108,10 +126,15 @@ def run(cfg, partial: bool = False, rows: list[str] | None = None,
                 bases = {seed: cache.build_base(cfg, seed)}  # one seed's base in memory at a time
             if row is not None:
                 weights = cache.row_weights(cfg, seed, row, bases[seed])
+                # compiled once for all splits; not kept across rows: every compiled
+                # program holds memory mappings, which 16 rows' worth exhaust
+                batch = min(a.eval_batch, max(len(v) for v in splits.values()))
+                trk = row_tracker(cfg, row, weights, batch)
                 for i, (split, seqs) in enumerate(splits.items()):
                     path = cache.eval_path(cfg, seed, row, split)
                     if not os.path.isfile(path):
-                        cache.write_json(path, evaluate(cfg, row, weights, seqs, cost=i == 0))
+                        cost = i == 0 and a.init_cost
+                        cache.write_json(path, evaluate(cfg, row, weights, seqs, cost, trk))
             bar.update(1)
         bar.close()
         if bases_only:

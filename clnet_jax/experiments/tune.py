@@ -67,7 +67,8 @@ def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict], row: str = 
         # one chunk for the whole split (the batch does not change a sequence's boxes)
         c.ablation.eval_batch = len(seqs)
         t = time.perf_counter()
-        auc = [per_sequence_auc(ablation.evaluate(c, row, w, seqs, cost=False)["boxes"],
+        trk = ablation.row_tracker(c, row, bases[0], len(seqs))  # compiled once per point
+        auc = [per_sequence_auc(ablation.evaluate(c, row, w, seqs, False, trk)["boxes"],
                                 seqs).tolist() for w in bases]
         rows.append({"point": p, "auc": auc, "wall_s": time.perf_counter() - t})
     return rows

@@ -97,6 +97,7 @@ class BatchTracker:
     def __init__(self, cfg, params: dict, batch: int):
         self.cfg, self.batch = cfg, batch
         fns = tracker_lib.make_tracker(cfg)
+        self.prepare = fns.prepare
         self.params = fns.prepare(params)
         self.init = jax.jit(jax.vmap(lambda p, f, b, lab: fns.init(p, f, b, None, lab),
                                      in_axes=(None, 0, 0, 0)))
@@ -104,15 +105,18 @@ class BatchTracker:
                                          in_axes=(None, 0, 0)))
         self.step = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0)))
 
-    def run(self, seqs: list) -> dict:
+    def run(self, seqs: list, params: dict | None = None) -> dict:
         """name -> (boxes (N, 4), fps) or an error message. ``seqs`` have ``name``,
-        ``frames`` (paths or encoded bytes) and ``gt`` (the first row is the initial box)."""
+        ``frames`` (paths or encoded bytes) and ``gt`` (the first row is the initial box).
+        ``params``: other weights of the same architecture, tracked with the programs
+        already compiled (weights are arguments, not constants)."""
+        params = self.params if params is None else self.prepare(params)
         out = {}
         for i in range(0, len(seqs), self.batch):
-            out.update(self._run_chunk(seqs[i:i + self.batch]))
+            out.update(self._run_chunk(seqs[i:i + self.batch], params))
         return out
 
-    def _run_chunk(self, chunk):
+    def _run_chunk(self, chunk, params):
         b = self.batch
         real = len(chunk)
         chunk = chunk + [chunk[0]] * (b - real)  # fixed B: one compilation
@@ -139,9 +143,9 @@ class BatchTracker:
         labels = host_labels(self.cfg, boxes0)
         t0 = time.perf_counter()
         if labels is None:
-            state = self.init_jax(self.params, np.stack(first), boxes0)
+            state = self.init_jax(params, np.stack(first), boxes0)
         else:
-            state = self.init(self.params, np.stack(first), boxes0, labels)
+            state = self.init(params, np.stack(first), boxes0, labels)
         results = [[s.gt[0]] for s in chunk]
         length = max(len(s.frames) for s in chunk[:real])
         last = list(first)
@@ -157,7 +161,7 @@ class BatchTracker:
                         alive[j] = False
                         out[s.name] = str(e)
                 frames.append(last[j])
-            state, box, _ = self.step(self.params, state, np.stack(frames))
+            state, box, _ = self.step(params, state, np.stack(frames))
             box = np.asarray(box, np.float64)
             for j, s in enumerate(chunk[:real]):
                 if alive[j] and t < len(s.frames):

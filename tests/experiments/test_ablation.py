@@ -63,6 +63,8 @@ def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     stamp = os.path.getmtime(bases[0] / "base" / "wall_s.json")
     report = _main(tmp_path, **{"ablation.rows": ["BT", "RT", "DM"]})
     _check_report(tmp_path, report, ("BT", "RT", "DM"))
+    dm = next(line for line in report.splitlines() if line.startswith("| DM | "))
+    assert float(dm.split(" | ")[4]) > 0  # the first-frame cost, measured
     assert os.path.getmtime(bases[0] / "base" / "wall_s.json") == stamp  # not retrained
     before = set(os.listdir(bases[0] / "rows"))
     report = _main(tmp_path, ["mlp_no_latent"], **{"ablation.rows": ["BT", "RT", "DM"]})
@@ -82,8 +84,13 @@ def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
 
 @pytest.mark.slow
 def test_quick_ablation_every_row(tmp_path):
-    report = _main(tmp_path)
+    """Without the init-cost timing (one more compilation per row; the test above has it):
+    the column says it was not measured."""
+    report = _main(tmp_path, **{"ablation.init_cost": False})
     _check_report(tmp_path, report, rows.ROWS)
+    assert "| BT | " in report and all(
+        line.split(" | ")[4] == "–" for line in report.splitlines() if line.startswith("| DM | ")
+        and line.count(" | ") >= 5)
 
 
 def test_keys_follow_what_decides_the_work():
