@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from clnet_jax.model import ops, winograd
+from clnet_jax.model.conv import Conv
 from clnet_jax.model.xcorr import xcorr_depthwise
 
 Array = jnp.ndarray
@@ -79,10 +80,7 @@ class ConvBN(nn.Module):
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         p = self.padding
-        # the convolution runs in the input's dtype (bfloat16 compute), weights stay float32
-        conv = nn.Conv(self.features, (self.kernel, self.kernel), (self.stride, self.stride),
-                       padding=((p, p), (p, p)), kernel_dilation=self.dilation, use_bias=False,
-                       dtype=jnp.bfloat16 if x.dtype == jnp.bfloat16 else None, name="conv")
+        conv = Conv(self.features, self.kernel, self.stride, p, self.dilation, name="conv")
         winograd_ok = self.kernel == 3 and self.stride == 1
         if winograd_ok and self.has_variable("winograd", "conv"):
             # inference params (tracker.prepare): the kernel transformed once at load

@@ -1,0 +1,46 @@
+"""The network's convolution: ``flax.linen.Conv``'s parameters and initialisation, with the
+1×1 stride-1 case computed as a matrix product.
+
+XLA's CPU convolution is slow in the weight gradient of 1×1 convolutions (4–5× pysot's
+oneDNN at the r50 training shapes); as an ``einsum`` the forward pass is the same sum (equal floats
+on the r50 shapes compared) and both gradients are matrix products, 3–5× faster in the weight gradient
+(docs/benchmarks.md, "Training step against pysot"). Every other convolution is XLA's.
+"""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jnp.ndarray
+
+
+def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
+           dilation: int = 1) -> Array:
+    """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
+    k = kernel.shape[0]
+    if k == 1 and stride == 1 and padding == 0:
+        return jnp.einsum("nhwc,co->nhwo", x, kernel[0, 0])
+    return jax.lax.conv_general_dilated(
+        x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
+        rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class Conv(nn.Module):
+    """``nn.Conv(features, (k, k), (s, s), padding=((p, p), (p, p)), kernel_dilation=d,
+    use_bias=False)``: the same parameter (``kernel``, HWIO, LeCun-normal), so weights and
+    initial values do not change. Runs in the input's dtype when that is bfloat16 (weights
+    stay float32); otherwise in the wider of the two dtypes, as ``nn.Conv``."""
+    features: int
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    dilation: int = 1
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        w = self.param("kernel", nn.initializers.lecun_normal(),
+                       (self.kernel, self.kernel, x.shape[-1], self.features))
+        dtype = jnp.bfloat16 if x.dtype == jnp.bfloat16 else jnp.result_type(x, w)
+        return conv2d(x.astype(dtype), w.astype(dtype), self.stride, self.padding,
+                      self.dilation)
