@@ -161,9 +161,10 @@ def split_section(split: str, per_seed: dict, rows: list[str], seqs, paper: dict
     lines = [f"## {split} split ({n} sequences × {len(per_seed)} seeds)", "",
              "| row | success AUC (%) | precision@20 (%) | IoU of 1st tracked frame | "
              "init cost (frames) | paper P / AUC |", "|---|---|---|---|---|---|"]
+    inits = {r: np.mean([per_seed[s][r]["init_frames"] or np.nan for s in per_seed])
+             for r in rows}
     for r in rows:
-        sc, p = scores[r], paper.get(r)
-        init = np.mean([per_seed[s][r]["init_frames"] or np.nan for s in per_seed])
+        sc, p, init = scores[r], paper.get(r), inits[r]
         lines.append(f"| {r} | {_ms(sc['auc'])} | {_ms(sc['prec'])} | "
                      f"{np.nanmean(sc['first']):.3f} | {'–' if np.isnan(init) else f'{init:.2f}'} | "
                      f"{f'{p[0]} / {p[1]}' if p else '–'} |")
@@ -181,7 +182,9 @@ def split_section(split: str, per_seed: dict, rows: list[str], seqs, paper: dict
               + ".", ""]
     summary = {"table": {r: {"success_auc": float(scores[r]["auc"].mean()),
                              "precision": float(scores[r]["prec"].mean()),
-                             "first_iou": float(np.nanmean(scores[r]["first"]))} for r in rows},
+                             "first_iou": float(np.nanmean(scores[r]["first"])),
+                             "init_frames": None if np.isnan(inits[r]) else float(inits[r])}
+                         for r in rows},
                "paired_differences": diffs, "sequences": n,
                "plots": {name: {**{k: f[k] for k in ("title", "xlabel", "ylabel")},
                                 "lines": [[label, np.asarray(ys).tolist()]

@@ -26,7 +26,10 @@ def test_exported_boxes_equal_the_jax_tracker(exported, dudek, name):
     d, cfg, params = exported[name]
     ours, scores = runner.SequenceTracker(cfg, params).track(frames, gt[0])
     boxes, ex_scores = export.ExportedTracker(d).track(frames, gt[0])
-    assert np.abs(boxes - ours).max() <= 1e-4
+    # the weights are constants of the exported program and arguments of the jitted one, so
+    # XLA may order the 1x1 convolutions' matrix products differently: float32 rounding
+    # (1.4e-4 px seen by frame 20 at coordinates of ~300 px, a few ulps)
+    assert np.abs(boxes - ours).max() <= 3e-4
     np.testing.assert_allclose(ex_scores[1:], scores[1:], atol=1e-5)
 
 

@@ -43,7 +43,10 @@ def test_per_frame_graph_has_no_runtime_kernel_convolution(onnx_exports):
         d, _, _ = onnx_exports[name]
         step = onnx.load(os.path.join(d, "step_480x720.onnx"))
         assert export.runtime_kernel_convs(step.graph) == []
-        assert sum(n.op_type == "Conv" for n in step.graph.node) > 10  # the backbone is there
+        # the backbone is there: 1x1 convolutions are matrix products (model/conv.py), the
+        # 3x3 ones Winograd tile products, the rest Conv nodes with constant kernels
+        ops = [n.op_type for n in step.graph.node]
+        assert ops.count("Conv") >= 1 and ops.count("Einsum") + ops.count("MatMul") > 10
         ops = {n.op_type for n in step.graph.node}
         assert not ops & {"Loop", "Scan", "If", "RandomUniform", "RandomNormal"}, ops
     init = onnx.load(os.path.join(onnx_exports["clnet"][0], "init_480x720.onnx"))

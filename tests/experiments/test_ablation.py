@@ -37,6 +37,10 @@ def _check_report(tmp_path, report, rows):
             np.testing.assert_allclose(np.mean(ys), table[row]["success_auc"], atol=1e-9)
             np.testing.assert_allclose(pys[20], table[row]["precision"], atol=1e-9)
             assert f"| {row} | {100 * table[row]['success_auc']:.1f} ± " in report
+            init = table[row]["init_frames"]
+            cells = next(line for line in report.split(f"## {split} split")[1].splitlines()
+                         if line.startswith(f"| {row} | ")).split(" | ")
+            assert cells[4] == ("–" if init is None else f"{init:.2f}")
         assert success["xlabel"] == "overlap threshold" and len(success["lines"][0][1]) == 21
         for kind in ("success", "precision"):
             img = cv2.imread(str(tmp_path / "docs" / f"ablation_{split}_{kind}.png"))
@@ -63,8 +67,8 @@ def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     stamp = os.path.getmtime(bases[0] / "base" / "wall_s.json")
     report = _main(tmp_path, **{"ablation.rows": ["BT", "RT", "DM"]})
     _check_report(tmp_path, report, ("BT", "RT", "DM"))
-    dm = next(line for line in report.splitlines() if line.startswith("| DM | "))
-    assert float(dm.split(" | ")[4]) > 0  # the first-frame cost, measured
+    init = json.load(open(tmp_path / "docs" / "ablation.json"))["splits"]["test"]["table"]
+    assert init["DM"]["init_frames"] > 0  # the first-frame cost, measured
     assert os.path.getmtime(bases[0] / "base" / "wall_s.json") == stamp  # not retrained
     before = set(os.listdir(bases[0] / "rows"))
     report = _main(tmp_path, ["mlp_no_latent"], **{"ablation.rows": ["BT", "RT", "DM"]})
@@ -88,9 +92,8 @@ def test_quick_ablation_every_row(tmp_path):
     the column says it was not measured."""
     report = _main(tmp_path, **{"ablation.init_cost": False})
     _check_report(tmp_path, report, rows.ROWS)
-    assert "| BT | " in report and all(
-        line.split(" | ")[4] == "–" for line in report.splitlines() if line.startswith("| DM | ")
-        and line.count(" | ") >= 5)
+    tables = json.load(open(tmp_path / "docs" / "ablation.json"))["splits"]
+    assert all(r["init_frames"] is None for t in tables.values() for r in t["table"].values())
 
 
 def test_keys_follow_what_decides_the_work():

@@ -94,16 +94,19 @@ def test_multihost_two_processes_equal_one_process(runs):
         for stage in ("base", "clnet"):
             a, b = stage_losses(ref, stage), stage_losses(runs[other]["workdir"], stage)
             assert a.shape == b.shape == (4, 2)
-            # 1 device sums the gradients and the loss in another order than 2 (~1e-7); the
-            # CLNet loss then starts from base weights that differ by that much and goes
-            # through the std of a few positive hidden vectors, which amplifies it (7e-5 by
-            # step 4 seen); 2 processes and 2 devices, same order, are held to 1e-5
-            rtol = 1e-4 if (other, stage) == ("1proc1dev", "clnet") else 1e-5
+            # 1 device sums the gradients and the loss in another order than 2 (~1e-7: the
+            # 1x1 convolutions' weight gradients are one matrix product over the whole
+            # batch); the tiny model amplifies it over 4 steps (1.2e-5 seen for the base),
+            # and the CLNet loss, which starts from base weights that differ by that much and
+            # goes through the std of a few positive hidden vectors, more (1.3e-4 seen); a
+            # wrong reduction over processes moves the loss by far more than either.
+            # 2 processes and 2 devices, same order, are held to 1e-5
+            rtol = {"base": 1e-4, "clnet": 5e-4}[stage] if other == "1proc1dev" else 1e-5
             np.testing.assert_allclose(a[:, 1], b[:, 1], rtol=rtol, err_msg=f"{other}/{stage}")
             a_dir = os.path.join(ref, stage, "weights")
             b_dir = os.path.join(runs[other]["workdir"], stage, "weights")
             d = _max_rel_diff(a_dir, b_dir)
-            assert d < 1e-5, (other, stage, d)
+            assert d < min(rtol, 1e-4), (other, stage, d)
             # running statistics are moving averages of batch moments of features that
             # already differ by the summation order (2.5e-4 seen for the CLNet encoders on 1 device,
             # whose running statistics the tracker does not use)
