@@ -24,7 +24,8 @@ for ours, up in (("siam_wino", "pysot"), ("siam_xla", "pysot"), ("siam_f64", "py
     d = np.abs(a - u).max(1)
     prev = np.abs(a - load(f"{PREV}/{ours}.txt")).max(1)
     out[ours] = {"vs_before_conv1x1_px": float(prev.max()),
-                 "vs_before_conv1x1_first_frame_over_1e-3": int(np.argmax(prev > 1e-3)) if (prev > 1e-3).any() else None,
+                 "vs_before_conv1x1_first_frame_over_1e-3":
+                     int(np.argmax(prev > 1e-3)) if (prev > 1e-3).any() else None,
                  "upstream": up, "same_weights_as_before": up != "pysot", "vs_upstream_px": float(d.max()),
                  "vs_upstream_px_first_tracked": float(d[1]),
                  "frames_over_1e-3_px": int((d > 1e-3).sum()),
