@@ -22,7 +22,8 @@ def _main(tmp_path, rows=None, partial=False, bases=False, **overrides):
 def _check_report(tmp_path, report, rows):
     """The report's numbers agree with each other: the table's scores with the plotted
     curves (AUC = the success curve's mean, precision = its value at 20 px) and with the
-    markdown, each paired difference with its CI, every row in the table and the plots."""
+    markdown, each paired difference with its CI, every row in the table and the plots.
+    Returns ablation.json."""
     import cv2
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
     for split in ("test", "transfer"):
@@ -55,6 +56,7 @@ def _check_report(tmp_path, report, rows):
                 assert f"| {row} | {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" in report
     seeds = data["seeds"]
     assert len(seeds) == 1 and set(data["row_train_s"]) == set(data["rows"]) >= set(rows)
+    return data
 
 
 @pytest.mark.slow
@@ -66,9 +68,8 @@ def test_testbed_reuses_bases_and_adds_a_variant(tmp_path):
     assert len(bases) == 1 and (bases[0] / "base" / "wall_s.json").is_file()
     stamp = os.path.getmtime(bases[0] / "base" / "wall_s.json")
     report = _main(tmp_path, **{"ablation.rows": ["BT", "RT", "DM"]})
-    _check_report(tmp_path, report, ("BT", "RT", "DM"))
-    init = json.load(open(tmp_path / "docs" / "ablation.json"))["splits"]["test"]["table"]
-    assert init["DM"]["init_frames"] > 0  # the first-frame cost, measured
+    data = _check_report(tmp_path, report, ("BT", "RT", "DM"))
+    assert data["splits"]["test"]["table"]["DM"]["init_frames"] > 0  # the first-frame cost
     assert os.path.getmtime(bases[0] / "base" / "wall_s.json") == stamp  # not retrained
     before = set(os.listdir(bases[0] / "rows"))
     report = _main(tmp_path, ["mlp_no_latent"], **{"ablation.rows": ["BT", "RT", "DM"]})
@@ -91,9 +92,8 @@ def test_quick_ablation_every_row(tmp_path):
     """Without the init-cost timing (one more compilation per row; the test above has it):
     the column says it was not measured."""
     report = _main(tmp_path, **{"ablation.init_cost": False})
-    _check_report(tmp_path, report, rows.ROWS)
-    tables = json.load(open(tmp_path / "docs" / "ablation.json"))["splits"]
-    assert all(r["init_frames"] is None for t in tables.values() for r in t["table"].values())
+    splits = _check_report(tmp_path, report, rows.ROWS)["splits"]
+    assert all(r["init_frames"] is None for t in splits.values() for r in t["table"].values())
 
 
 def test_keys_follow_what_decides_the_work():

@@ -102,16 +102,20 @@ def test_multihost_two_processes_equal_one_process(runs):
             # wrong reduction over processes moves the loss by far more than either.
             # 2 processes and 2 devices, same order, are held to 1e-5
             rtol = {"base": 1e-4, "clnet": 5e-4}[stage] if other == "1proc1dev" else 1e-5
+            # the weights and running statistics keep the bounds of before the 1x1 matrix
+            # products: the weights to 1e-5, the statistics to 2e-4 (2e-3 for the CLNet
+            # encoders on 1 device)
+            stats_tol = 2e-3 if (other, stage) == ("1proc1dev", "clnet") else 2e-4
             np.testing.assert_allclose(a[:, 1], b[:, 1], rtol=rtol, err_msg=f"{other}/{stage}")
             a_dir = os.path.join(ref, stage, "weights")
             b_dir = os.path.join(runs[other]["workdir"], stage, "weights")
             d = _max_rel_diff(a_dir, b_dir)
-            assert d < min(rtol, 1e-4), (other, stage, d)
+            assert d < 1e-5, (other, stage, d)
             # running statistics are moving averages of batch moments of features that
             # already differ by the summation order (2.5e-4 seen for the CLNet encoders on 1 device,
             # whose running statistics the tracker does not use)
             d = _max_rel_diff(a_dir, b_dir, stats=True)
-            assert d < 2 * rtol * 10, (other, stage, "batch_stats", d)
+            assert d < stats_tol, (other, stage, "batch_stats", d)
     # only process 0 writes logs and console output
     (out0, _), (out1, _) = runs["2proc"]["outs"]
     assert "stage done" in out0 and "stage done" not in out1
