@@ -29,6 +29,19 @@ def held_out_sequences(cfg) -> list[benchmarks.BenchmarkSequence]:
     """The sequences of the held-back videos, as one-pass boxes (VOT polygons as their
     bounding rectangles)."""
     loaded = dir_sequences(cfg)
-    keep = set(held_out_videos(cfg, loaded))
-    return sorted((s._replace(gt=benchmarks.as_boxes(s)) for seqs in loaded.values()
-                   for s in seqs if benchmarks.video_of(s) in keep), key=lambda s: s.name)
+    return named_sequences(loaded, held_out_videos(cfg, loaded))
+
+
+def named_sequences(loaded: dict[str, list], names: list[str],
+                    require: bool = False) -> list[benchmarks.BenchmarkSequence]:
+    """The sequences of the videos ``names`` in ``loaded`` (:func:`dir_sequences`), sorted
+    by name, as one-pass boxes. ``require``: a fixed split, so a video of ``names`` that no
+    folder holds is an error naming it, not a smaller split."""
+    keep = set(names)
+    out = sorted((s._replace(gt=benchmarks.as_boxes(s)) for seqs in loaded.values()
+                  for s in seqs if benchmarks.video_of(s) in keep), key=lambda s: s.name)
+    missing = sorted(keep - {benchmarks.video_of(s) for s in out})
+    if require and missing:
+        raise ValueError(f"videos {', '.join(missing)} are in no folder of data.dir "
+                         f"({', '.join(loaded) or 'none given'})")
+    return out

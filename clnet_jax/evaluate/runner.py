@@ -42,18 +42,25 @@ def track_one(trk: runner.SequenceTracker, seq: EvalSequence) -> tuple[np.ndarra
     return boxes, len(seq.frames) / (time.perf_counter() - t)
 
 
-def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str) -> dict:
-    """name -> (boxes, fps) or an error message: ``batch`` sequences of one frame size at a
-    time (``runner.BatchTracker``), the sizes grouped first."""
-    out, by_size = {}, defaultdict(list)
+def size_groups(seqs: list) -> tuple[list[list], dict]:
+    """The sequences grouped by frame size (a batched tracker tracks one size at a time),
+    and name -> error for those whose first frame does not load."""
+    errors, by_size = {}, defaultdict(list)
     for s in seqs:
         try:
             by_size[load_frame(s.frames[0]).shape].append(s)
         except ValueError as e:
-            out[s.name] = str(e)
-    bt = runner.BatchTracker(cfg, params, min(batch, max(len(g) for g in by_size.values()))) \
-        if by_size else None
-    for group in tqdm(list(by_size.values()), desc=desc):
+            errors[s.name] = str(e)
+    return list(by_size.values()), errors
+
+
+def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str) -> dict:
+    """name -> (boxes, fps) or an error message: ``batch`` sequences of one frame size at a
+    time (``runner.BatchTracker``), the sizes grouped first."""
+    groups, out = size_groups(seqs)
+    bt = runner.BatchTracker(cfg, params, min(batch, max(len(g) for g in groups))) \
+        if groups else None
+    for group in tqdm(groups, desc=desc):
         out.update(bt.run(group))
     return out
 

@@ -13,8 +13,9 @@ import time
 import jax
 import numpy as np
 
-from clnet_jax.data import builders
+from clnet_jax.data import builders, videos
 from clnet_jax.evaluate import datasets as eval_data
+from clnet_jax.evaluate import runner as eval_runner
 from clnet_jax.experiments import cache
 from clnet_jax.experiments import rows as rows_lib
 from clnet_jax.track import runner
@@ -61,12 +62,15 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True,
              tracker: runner.BatchTracker | None = None) -> dict:
     """One row on one split: boxes of every sequence (batched tracker; ``tracker``: one
     from :func:`row_tracker`, reused) and, with ``cost``, the first-frame cost in tracking
-    frames (NaN without)."""
+    frames (NaN without). Sequences of several frame sizes are tracked one size at a time.
+    """
     c, params = row_params(cfg, row, weights)
+    groups, out = eval_runner.size_groups(seqs)
     if tracker is None:
-        tracker = runner.BatchTracker(c, params, min(cfg.ablation.eval_batch, len(seqs)))
+        tracker = runner.BatchTracker(c, params, batch_size(cfg, [seqs]))
     t = time.perf_counter()
-    out = tracker.run(seqs, params)
+    for group in groups:
+        out.update(tracker.run(group, params))
     bad = {k: v for k, v in out.items() if isinstance(v, str)}
     if bad:
         raise RuntimeError(f"{row}: sequences failed: {bad}")
@@ -74,6 +78,13 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True,
     init_ms, init_frames = init_cost(c, params, seqs[0]) if cost else (np.nan, np.nan)
     return {"boxes": {k: v[0].tolist() for k, v in out.items()}, "wall_s": wall,
             "init_ms": init_ms, "init_frames": init_frames}
+
+
+def batch_size(cfg, splits: list[list]) -> int:
+    """The batched tracker's size: ``ablation.eval_batch``, or the largest group of one
+    frame size in ``splits`` where that is smaller (a short batch is padded)."""
+    largest = max(len(g) for seqs in splits for g in eval_runner.size_groups(seqs)[0])
+    return min(cfg.ablation.eval_batch, largest)
 
 
 def eval_sources(cfg) -> dict:
@@ -85,14 +96,37 @@ def eval_sources(cfg) -> dict:
 
 
 def load_splits(cfg, quick: bool) -> dict:
-    sources = eval_sources(cfg)
+    """split -> its sequences: the videos ``ablation.split_videos`` names among the folders
+    of ``data.dir`` where it is set (the real-video testbed), else the splits of
+    ``data.dataset``."""
     out = {}
-    for split in cfg.ablation.eval_splits:
-        if split not in sources:
-            continue  # e.g. no transfer split in the look-alike generator
-        seqs = eval_data.from_source(sources[split])
-        out[split] = seqs[:3] if quick else seqs
-    return out
+    if cfg.ablation.split_videos:
+        loaded = real_videos(cfg)
+        for split in cfg.ablation.eval_splits:
+            out[split] = split_sequences(cfg, loaded, split)
+    else:
+        sources = eval_sources(cfg)
+        for split in cfg.ablation.eval_splits:
+            if split in sources:  # e.g. no transfer split in the look-alike generator
+                out[split] = eval_data.from_source(sources[split])
+    return {k: v[:3] if quick else v for k, v in out.items()}
+
+
+def real_videos(cfg) -> dict:
+    """The folders of ``data.dir``, loaded (:func:`clnet_jax.data.videos.dir_sequences`)."""
+    if not cfg.data.dir:
+        raise ValueError(f"{cfg.name}: ablation.split_videos names videos of data.dir: give "
+                         "the folders, --config.data.dir=<folder>[,<folder>...]")
+    return videos.dir_sequences(cfg)
+
+
+def split_sequences(cfg, loaded: dict, split: str) -> list:
+    """The sequences of one split of ``ablation.split_videos``, every video of it present."""
+    if split not in cfg.ablation.split_videos:
+        raise ValueError(f"ablation.split_videos has no split {split!r}: it has "
+                         f"{', '.join(cfg.ablation.split_videos)}")
+    names = [v for v in cfg.ablation.split_videos[split].split(",") if v]
+    return videos.named_sequences(loaded, names, require=True)
 
 
 def run(cfg, partial: bool = False, rows: list[str] | None = None,
@@ -119,7 +153,7 @@ def run(cfg, partial: bool = False, rows: list[str] | None = None,
         pending = [j for j in jobs if not _done(cfg, *j, splits)]
         bar = tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="job",
                    desc="bases" if bases_only else "rows", position=0)
-        bases = {}
+        bases, batch = {}, None
         for seed, row in pending:
             bar.set_postfix_str(f"seed {seed}" + (f" {row}" if row else " base"))
             if seed not in bases:
@@ -128,7 +162,8 @@ def run(cfg, partial: bool = False, rows: list[str] | None = None,
                 weights = cache.row_weights(cfg, seed, row, bases[seed])
                 # compiled once for all splits; not kept across rows: every compiled
                 # program holds memory mappings, which 16 rows' worth exhaust
-                batch = min(a.eval_batch, max(len(v) for v in splits.values()))
+                if batch is None:
+                    batch = batch_size(cfg, list(splits.values()))
                 trk = row_tracker(cfg, row, weights, batch)
                 for i, (split, seqs) in enumerate(splits.items()):
                     path = cache.eval_path(cfg, seed, row, split)

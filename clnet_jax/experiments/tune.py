@@ -37,6 +37,10 @@ SGD_GRID = {"sgd_lr": [0.0025, 0.005, 0.01, 0.02, 0.04, 0.08]}
 
 
 def validation_split(cfg) -> list:
+    """The validation sequences: of ``ablation.split_videos`` where it is set (real video),
+    else of ``data.dataset``."""
+    if cfg.ablation.split_videos:
+        return ablation.split_sequences(cfg, ablation.real_videos(cfg), "validation")
     return eval_data.from_source(ablation.eval_sources(cfg)["validation"])
 
 
@@ -67,7 +71,7 @@ def tune_points(cfg, bases: list[dict], seqs: list, pts: list[dict], row: str = 
         # one chunk for the whole split (the batch does not change a sequence's boxes)
         c.ablation.eval_batch = len(seqs)
         t = time.perf_counter()
-        trk = ablation.row_tracker(c, row, bases[0], len(seqs))  # compiled once per point
+        trk = ablation.row_tracker(c, row, bases[0], ablation.batch_size(c, [seqs]))  # once per point
         auc = [per_sequence_auc(ablation.evaluate(c, row, w, seqs, False, trk)["boxes"],
                                 seqs).tolist() for w in bases]
         rows.append({"point": p, "auc": auc, "wall_s": time.perf_counter() - t})

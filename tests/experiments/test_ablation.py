@@ -19,14 +19,16 @@ def _main(tmp_path, rows=None, partial=False, bases=False, **overrides):
     return report.read_text() if report.is_file() else None
 
 
-def _check_report(tmp_path, report, rows):
+def _check_report(tmp_path, report, rows, splits=("test", "transfer"),
+                  levels=("all", "easy", "medium", "hard")):
     """The report's numbers agree with each other: the table's scores with the plotted
     curves (AUC = the success curve's mean, precision = its value at 20 px) and with the
     markdown, each paired difference with its CI, every row in the table and the plots.
     Returns ablation.json."""
     import cv2
     data = json.load(open(tmp_path / "docs" / "ablation.json"))
-    for split in ("test", "transfer"):
+    assert list(data["splits"]) == list(splits)
+    for split in splits:
         summary = data["splits"][split]
         table = summary["table"]
         assert set(rows) <= set(table)
@@ -48,11 +50,11 @@ def _check_report(tmp_path, report, rows):
             assert img is not None and img.shape == (495, 715, 3)
         for ref, per_row in summary["paired_differences"].items():
             assert ref in ("BT", "RT", "DM", "sgd_tuned", "sgd_finetune") and ref in table
-            for row, levels in per_row.items():
-                assert set(levels) == {"all", "easy", "medium", "hard"}
-                for m, lo, hi in levels.values():
+            for row, cis in per_row.items():
+                assert set(cis) == set(levels)
+                for m, lo, hi in cis.values():
                     assert lo <= m <= hi
-                m, lo, hi = levels["all"]
+                m, lo, hi = cis["all"]
                 assert f"| {row} | {100 * m:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]" in report
     seeds = data["seeds"]
     assert len(seeds) == 1 and set(data["row_train_s"]) == set(data["rows"]) >= set(rows)
@@ -197,3 +199,64 @@ def test_sgd_tuned_tracks_the_base_at_the_validation_step_size():
     cfg.ablation.sgd_tuned_lr = None
     with pytest.raises(SystemExit, match="needs ablation.sgd_tuned_lr"):
         ablation.run(cfg, rows=["BT", "sgd_tuned"])
+
+
+def _real(**overrides):
+    """ablation:real_quick on the real fixtures (tests/golden/realdata) with a split of
+    their videos: bag and horse held out for testing, Bike for validation."""
+    from clnet_jax import config as config_lib
+    from conftest import REALDATA
+    folders = ",".join(os.path.join(REALDATA, f) for f in ("otb", "tlp", "vot", "vot_tir"))
+    return config_lib.from_file(f"{ROOT}/configs/ablation.py:real_quick", {
+        "data.dir": folders, "data.holdout": "bag,horse,Bike",
+        "ablation.split_videos.test": "bag,horse", "ablation.split_videos.validation": "Bike",
+        **overrides})
+
+
+def test_real_testbed_splits_by_video_and_refuses_a_missing_one():
+    """The real-video testbed reads its splits from the folders of data.dir by video name
+    (VOT polygons as their bounding boxes); a named video no folder holds, or no data.dir at
+    all, is an error that names what is missing. The shipped split is configs/real.py's,
+    whose held-back videos (test and validation) the bases never train on."""
+    import importlib.util
+
+    from clnet_jax import config as config_lib
+    from clnet_jax.experiments import tune
+    cfg = _real()
+    splits = ablation.load_splits(cfg, quick=False)
+    assert list(splits) == ["test"] and [s.name for s in splits["test"]] == ["bag", "horse"]
+    assert all(s.gt.shape[1] == 4 for s in splits["test"])
+    assert [s.name for s in tune.validation_split(cfg)] == ["Bike"]
+    # bag (VOT RGB) and horse (VOT thermal) differ in frame size: one sequence per batch
+    assert ablation.batch_size(cfg, list(splits.values())) == 1
+    with pytest.raises(ValueError, match="videos Zebra are in no folder of data.dir"):
+        ablation.load_splits(_real(**{"ablation.split_videos.test": "bag,Zebra"}), False)
+    with pytest.raises(ValueError, match="give the folders, --config.data.dir"):
+        ablation.load_splits(_real(**{"data.dir": ""}), False)
+    shipped = config_lib.from_file(f"{ROOT}/configs/ablation.py:real")
+    spec = importlib.util.spec_from_file_location("real_split", f"{ROOT}/configs/real.py")
+    split = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(split)
+    assert shipped.ablation.split_videos.test.split(",") == split.TEST
+    assert shipped.ablation.split_videos.validation.split(",") == split.VALIDATION
+    assert set(shipped.data.holdout.split(",")) == set(split.TEST) | set(split.VALIDATION)
+    assert not set(split.TRAIN) & (set(split.TEST) | set(split.VALIDATION))
+    synthetic = config_lib.from_file(f"{ROOT}/configs/ablation.py")
+    assert shipped.ablation.bases_dir != synthetic.ablation.bases_dir
+    with pytest.raises(ValueError, match="the config argument is one of quick, real"):
+        config_lib.from_file(f"{ROOT}/configs/ablation.py:reel")
+
+
+@pytest.mark.slow
+def test_real_testbed_trains_scores_and_reports_on_real_frames(tmp_path):
+    """Two rows of the real-video testbed end to end on real frames: the base (on the
+    training video and the synthetic scenes), DM on it, both scored on the held-out
+    videos of two frame sizes, and a report that says what it was scored on."""
+    cfg = _real(**{"ablation.bases_dir": f"{tmp_path}/bases", "ablation.report_dir": f"{tmp_path}/docs",
+                   "data.data_dir": f"{tmp_path}/tfds", "ablation.rows": ["BT", "DM"]})
+    ablation.run(cfg)
+    report = (tmp_path / "docs" / "ablation.md").read_text()
+    assert "Data: real videos of `data.dir`" in report and "test: bag, horse" in report
+    data = _check_report(tmp_path, report, ("BT", "DM"), splits=("test",),
+                         levels=("all",))  # no difficulty levels in real video
+    assert data["splits"]["test"]["sequences"] == 2
