@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict
 
 import numpy as np
 from tqdm import tqdm
@@ -42,27 +41,13 @@ def track_one(trk: runner.SequenceTracker, seq: EvalSequence) -> tuple[np.ndarra
     return boxes, len(seq.frames) / (time.perf_counter() - t)
 
 
-def size_groups(seqs: list) -> tuple[list[list], dict]:
-    """The sequences grouped by frame size (a batched tracker tracks one size at a time),
-    and name -> error for those whose first frame does not load."""
-    errors, by_size = {}, defaultdict(list)
-    for s in seqs:
-        try:
-            by_size[load_frame(s.frames[0]).shape].append(s)
-        except ValueError as e:
-            errors[s.name] = str(e)
-    return list(by_size.values()), errors
-
-
 def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str) -> dict:
     """name -> (boxes, fps) or an error message: ``batch`` sequences of one frame size at a
-    time (``runner.BatchTracker``), the sizes grouped first."""
-    groups, out = size_groups(seqs)
-    bt = runner.BatchTracker(cfg, params, min(batch, max(len(g) for g in groups))) \
-        if groups else None
-    for group in tqdm(groups, desc=desc):
-        out.update(bt.run(group))
-    return out
+    time (``runner.BatchTracker``), no larger a batch than the largest group of one size."""
+    if not seqs:
+        return {}
+    bt = runner.BatchTracker(cfg, params, min(batch, runner.largest_group(seqs)))
+    return bt.run(seqs, desc=desc)
 
 
 def run_dataset(cfg, params, seqs: list[EvalSequence], results_dir: str, dataset: str,

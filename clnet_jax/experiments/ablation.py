@@ -15,7 +15,6 @@ import numpy as np
 
 from clnet_jax.data import builders, videos
 from clnet_jax.evaluate import datasets as eval_data
-from clnet_jax.evaluate import runner as eval_runner
 from clnet_jax.experiments import cache
 from clnet_jax.experiments import rows as rows_lib
 from clnet_jax.track import runner
@@ -65,12 +64,10 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True,
     frames (NaN without). Sequences of several frame sizes are tracked one size at a time.
     """
     c, params = row_params(cfg, row, weights)
-    groups, out = eval_runner.size_groups(seqs)
     if tracker is None:
         tracker = runner.BatchTracker(c, params, batch_size(cfg, [seqs]))
     t = time.perf_counter()
-    for group in groups:
-        out.update(tracker.run(group, params))
+    out = tracker.run(seqs, params)
     bad = {k: v for k, v in out.items() if isinstance(v, str)}
     if bad:
         raise RuntimeError(f"{row}: sequences failed: {bad}")
@@ -83,7 +80,7 @@ def evaluate(cfg, row: str, weights: dict, seqs: list, cost: bool = True,
 def batch_size(cfg, splits: list[list]) -> int:
     """The batched tracker's size: ``ablation.eval_batch``, or the largest group of one
     frame size in ``splits`` where that is smaller (a short batch is padded)."""
-    largest = max(len(g) for seqs in splits for g in eval_runner.size_groups(seqs)[0])
+    largest = max(runner.largest_group(seqs) for seqs in splits)
     return min(cfg.ablation.eval_batch, largest)
 
 

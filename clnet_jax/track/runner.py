@@ -1,14 +1,17 @@
 """Host-side tracking: input checks around the jitted ``init``/``step``, one sequence at a
-time (:class:`SequenceTracker`) or B of one frame size at a time (:class:`BatchTracker`),
-with one choice of the first-frame label sampler (:func:`host_labels`) for both."""
+time (:class:`SequenceTracker`) or B of one frame size at a time (:class:`BatchTracker`,
+which groups the sequences by frame size itself), with one choice of the first-frame label
+sampler (:func:`host_labels`) for both."""
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Iterable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from clnet_jax import config as config_lib
 from clnet_jax.adapt import variants as variants_lib
@@ -89,10 +92,29 @@ class SequenceTracker:
         return video.track_frames(self, frames, box)
 
 
+def size_groups(seqs: list) -> tuple[list[list], dict]:
+    """The sequences grouped by the size of their first frame, in order of first
+    appearance, and name -> error for those whose first frame does not load."""
+    errors, by_size = {}, defaultdict(list)
+    for s in seqs:
+        try:
+            by_size[load_frame(s.frames[0], f"{s.name}/0").shape].append(s)
+        except ValueError as e:
+            errors[s.name] = str(e)
+    return list(by_size.values()), errors
+
+
+def largest_group(seqs: list) -> int:
+    """The most sequences of one frame size: a batch larger than this is all padding."""
+    groups, _ = size_groups(seqs)
+    return max((len(g) for g in groups), default=1)
+
+
 class BatchTracker:
     """B sequences of one frame size at a time (``vmap`` of the same ``init``/``step``);
-    sequences that end or fail are masked out, and a short chunk is padded, so one
-    compilation serves every chunk."""
+    the sequences are grouped by frame size first (one compilation per size), sequences
+    that end or fail are masked out, and a short chunk is padded, so one compilation
+    serves every chunk of a size."""
 
     def __init__(self, cfg, params: dict, batch: int):
         self.cfg, self.batch = cfg, batch
@@ -105,16 +127,19 @@ class BatchTracker:
                                          in_axes=(None, 0, 0)))
         self.step = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0)))
 
-    def run(self, seqs: list, params: dict | None = None) -> dict:
+    def run(self, seqs: list, params: dict | None = None, desc: str | None = None) -> dict:
         """name -> (boxes (N, 4), fps) or an error message. ``seqs`` have ``name``,
         ``frames`` (paths or encoded bytes) and ``gt`` (the first row is the initial box).
         ``params``: other weights of the same architecture, tracked with the programs
-        already compiled (weights are arguments, not constants)."""
+        already compiled (weights are arguments, not constants). Sequences of several
+        frame sizes are tracked one size at a time; the results keep the order of
+        ``seqs``. ``desc``: a progress bar over the chunks, so named."""
         params = self.params if params is None else self.prepare(params)
-        out = {}
-        for i in range(0, len(seqs), self.batch):
-            out.update(self._run_chunk(seqs[i:i + self.batch], params))
-        return out
+        groups, found = size_groups(seqs)
+        chunks = [g[i:i + self.batch] for g in groups for i in range(0, len(g), self.batch)]
+        for chunk in tqdm(chunks, desc=desc, unit="chunk", disable=desc is None):
+            found.update(self._run_chunk(chunk, params))
+        return {s.name: found[s.name] for s in seqs if s.name in found}
 
     def _run_chunk(self, chunk, params):
         b = self.batch

@@ -61,6 +61,32 @@ def test_vmap_over_sequences_equals_one_at_a_time(tiny_params, synthetic_video):
         assert overlap.mean() >= 0.999 and overlap.min() >= 0.99
 
 
+def test_batch_tracker_groups_mixed_frame_sizes_and_keeps_the_order(tiny_params, synthetic_video):
+    """One call takes sequences of two frame sizes and a broken one: each size is tracked
+    in its own chunks, exactly as a call with that size alone, and the broken sequence
+    gets its error without stopping the others."""
+    import types
+
+    import cv2
+    frames, gt = synthetic_video
+    big = [cv2.imencode(".png", f)[1].tobytes() for f in frames[:5]]
+    small = [cv2.imencode(".png", cv2.resize(f, None, fx=0.75, fy=0.75))[1].tobytes()
+             for f in frames[:5]]
+    seq = lambda name, fs, box: types.SimpleNamespace(name=name, frames=fs, gt=np.asarray([box]))
+    a = seq("a", big, gt[0])
+    b = seq("b", small, gt[0] * 0.75)
+    c = seq("c", big[::-1], gt[0] + [4, 2, 0, 0])
+    broken = seq("broken", [b"garbage"] + big[1:], gt[0])
+    bt = runner.BatchTracker(config("siamrpn_tiny"), tiny_params, 2)
+    out = bt.run([b, broken, a, c])
+    assert list(out) == ["b", "broken", "a", "c"]
+    assert isinstance(out["broken"], str) and "broken/0" in out["broken"]
+    alone = {**bt.run([a, c]), **bt.run([b])}
+    for name in "abc":
+        assert out[name][0].shape == (5, 4)
+        np.testing.assert_array_equal(out[name][0], alone[name][0])
+
+
 @pytest.mark.parametrize("box", [[10, 10, 0, 20], [10, 10, 20, -3], [np.nan, 1, 2, 3],
                                  [5000, 5000, 20, 20], [-100, 10, 50, 20], [1, 2, 3]])
 def test_bad_initial_boxes_raise_value_error(tiny_params, synthetic_video, box):
