@@ -14,6 +14,10 @@ run ``--steps`` timed steps after ``--warmup`` untimed ones, each in its own pro
 after the other, so that machine drift hits both alike. Both sides first compute the loss
 of the same weights on the same targets: the sanity check that they do the same work.
 
+``--winograd`` (comma-separated ``train.winograd`` values) runs our side once per value in each
+round: 'auto' (the default: Winograd products for r50's wide 3×3 convolutions on a CPU) and 'off'
+(XLA's convolutions) show what the Winograd path gives in the same run.
+
 On a GPU (``--device cuda``): pysot in TF32 (its default) or AMP (``--amp``), ours in float32
 or bfloat16 (``--dtype``), both synchronised before a clock is read. Prints a table and
 writes JSON: pairs/s per side and round, the median ratio and its spread per phase.
@@ -142,7 +146,7 @@ def run_ours(args, batch: dict, epoch: int) -> dict:
     from clnet_jax.train import step as ts
     cfg = config_lib.from_file("siamrpn_r50", {
         "train.base.groups_per_batch": args.pairs, "train.base.pairs_per_group": 1,
-        "train.compute_dtype": args.dtype})
+        "train.compute_dtype": args.dtype, "train.winograd": args.winograd})
     tree, _, unmapped = convert.convert_state_dict(pth.flatten_state_dict(pth.load_pth(args.weights)))
     assert not unmapped, unmapped
     params = jax.tree.map(jax.numpy.asarray, tree)
@@ -150,7 +154,7 @@ def run_ours(args, batch: dict, epoch: int) -> dict:
     step_fn = ts.TrainStep(cfg, "base", mesh)
     index = epoch * cfg.train.steps_per_epoch
     layers = ts.backbone_train_layers(cfg, index)
-    net = model_lib.model_from_config(cfg.model, None, args.dtype)
+    net = model_lib.model_from_config(cfg.model, None, args.dtype, ts.winograd_min_channels(cfg))
     group = {k: batch[k][:, 0] for k in ("template", "search")}
     tg = targets_lib.Targets(batch["label_cls"].astype(np.int32), batch["label_loc"],
                              batch["label_loc_weight"])
@@ -197,6 +201,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="ours")
     ap.add_argument("--amp", action="store_true", help="pysot under torch.autocast")
+    ap.add_argument("--winograd", default="auto",
+                    help="ours: train.winograd values, comma-separated, each run every round")
     ap.add_argument("--side", default=None, choices=["pysot", "ours", "weights"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--epoch", type=int, default=0, help=argparse.SUPPRESS)
@@ -225,25 +231,31 @@ def main() -> None:
     if not os.path.isfile(batch_file):
         make_batch(batch_file, args.pairs, args.data_dir)
 
-    def child(side: str, epoch: int) -> dict:
+    def child(side: str, epoch: int, winograd: str = "auto") -> dict:
         python = args.python_torch if side == "pysot" else sys.executable
         res = subprocess.run([python, os.path.abspath(__file__), f"--side={side}",
-                              f"--epoch={epoch}", f"--batch={batch_file}", *common_args],
+                              f"--epoch={epoch}", f"--batch={batch_file}",
+                              f"--winograd={winograd}", *common_args],
                              capture_output=True, text=True, env=env)
         if res.returncode:
             raise RuntimeError(f"{side}: {res.stderr[-3000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
 
     rows = []
+    first, *others = args.winograd.split(",")
     for r in range(args.rounds):
         for phase in args.phases.split(","):
-            a, b = child("pysot", PHASES[phase]), child("ours", PHASES[phase])
+            a, b = child("pysot", PHASES[phase]), child("ours", PHASES[phase], first)
             rows.append({"round": r + 1, "phase": phase,
                          "pysot_pairs_per_s": round(a["pairs_per_s"], 3),
                          "ours_pairs_per_s": round(b["pairs_per_s"], 3),
                          "ratio": round(b["pairs_per_s"] / a["pairs_per_s"], 3),
                          "pysot_first_loss": round(a["first_loss"], 5),
                          "ours_first_loss": round(b["first_loss"], 5)})
+            for w in others:  # the same round, the other train.winograd values
+                c = child("ours", PHASES[phase], w)
+                rows[-1].update({f"ours_winograd_{w}_pairs_per_s": round(c["pairs_per_s"], 3),
+                                 f"ratio_winograd_{w}": round(c["pairs_per_s"] / a["pairs_per_s"], 3)})
             print(rows[-1], flush=True)
     print(common.table(rows, list(rows[0])))
     summary = {}
@@ -251,7 +263,9 @@ def main() -> None:
         mine = [x for x in rows if x["phase"] == phase]
         ratio = np.asarray([x["ratio"] for x in mine])
         median = lambda key: float(np.median([x[key] for x in mine]))
-        summary[phase] = {"median_ratio": float(np.median(ratio)), "ratio_min": float(ratio.min()),
+        summary[phase] = {**{f"median_ratio_winograd_{w}": median(f"ratio_winograd_{w}")
+                             for w in others},
+                          "median_ratio": float(np.median(ratio)), "ratio_min": float(ratio.min()),
                           "ratio_max": float(ratio.max()),
                           "pysot_pairs_per_s_median": median("pysot_pairs_per_s"),
                           "ours_pairs_per_s_median": median("ours_pairs_per_s"),
@@ -262,6 +276,7 @@ def main() -> None:
               f"losses agree to {summary[phase]['first_loss_rel_diff']:.1e} relative")
     common.write_json(args.out, {"rows": rows, "per_phase": summary, "pairs_per_step": args.pairs,
                                  "device": args.device, "dtype": args.dtype, "amp": args.amp,
+                                 "winograd": args.winograd,
                                  "steps": args.steps, "warmup": args.warmup})
 
 

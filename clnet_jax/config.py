@@ -123,14 +123,19 @@ def base_config() -> ml_collections.ConfigDict:
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
     # `clnet-convert resnet50.model DIR` (ImageNet start, as upstream).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
-    # statistics, heads and losses stay float32. optimizer: 'sgd' (upstream: momentum SGD
-    # with L2 weight decay) or 'adamw' (for models trained from scratch).
+    # statistics, heads and losses stay float32. winograd: the backbone's 3x3 stride-1
+    # float32 convolutions of at least winograd_min_channels input channels as Winograd
+    # products, differentiated through ('auto': on a CPU backend, where they are faster
+    # than XLA's convolution for r50's wide layer3/4 convolutions; model/conv.py).
+    # optimizer: 'sgd' (upstream: momentum SGD with L2 weight decay) or 'adamw' (for models
+    # trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
         stages=["base"], init_checkpoint="", seed=0, steps_per_epoch=1000,
         optimizer="sgd", momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
         pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
+        winograd="auto", winograd_min_channels=512,
         checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test",
         # eval_batch: sequences of one frame size tracked at once by eval_after (vmap of the
@@ -158,9 +163,11 @@ CHOICES = {
     "train.optimizer": ("sgd", "adamw"),
     "train.bn_sync": ("global", "per_device"),
     "train.compute_dtype": ("float32", "bfloat16"),
+    "train.winograd": ("auto", "on", "off"),
 }
 AT_LEAST = {"track.readapt_every": 1, "clnet.meta_steps": 0, "clnet.mining_negatives": 0,
             "clnet.support_pairs": -1, "train.steps_per_epoch": 1, "train.eval_batch": 1,
+            "train.winograd_min_channels": 1,
             "data.workers": 0, "data.prepare_workers": 0, "data.holdout_every": 0,
             **{f"train.{st}.{k}": low for st in ("base", "clnet")
                for k, low in (("epochs", 1), ("groups_per_batch", 1), ("pairs_per_group", 1),

@@ -4,7 +4,15 @@
 XLA's CPU convolution is slow in the weight gradient of 1×1 convolutions (4–5× pysot's
 oneDNN at the r50 training shapes); as an ``einsum`` the forward pass is the same sum (equal floats
 on the r50 shapes compared) and both gradients are matrix products, 3–5× faster in the weight gradient
-(docs/benchmarks.md, "Training step against pysot"). Every other convolution is XLA's.
+(docs/benchmarks.md, "Training step against pysot").
+
+With ``winograd_min_channels`` set, the 3×3 stride-1 convolutions of at least that many
+input channels run as Winograd F(2×2, 3×3) (``model/winograd.py``), the kernel transformed
+inside the program so that gradients reach it: differentiated by ``jax.grad``, all three
+passes become matrix products over the transformed tiles. On XLA's CPU backend that is
+faster for the wide convolutions of r50's layer3/4 (not for the narrower ones; figures in
+docs/benchmarks.md); outputs and gradients differ from the direct convolution by ~1e-6
+relative. Every other convolution is XLA's.
 """
 from __future__ import annotations
 
@@ -12,15 +20,26 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from clnet_jax.model import winograd
+
 Array = jnp.ndarray
 
 
+def use_winograd(x: Array, kernel: Array, stride: int, min_channels: int) -> bool:
+    """Whether :func:`conv2d` takes the Winograd path: a 3×3 stride-1 float32 convolution of
+    at least ``min_channels`` (> 0) input channels."""
+    return (min_channels > 0 and kernel.shape[0] == 3 and stride == 1
+            and x.shape[-1] >= min_channels and x.dtype == jnp.float32)
+
+
 def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
-           dilation: int = 1) -> Array:
+           dilation: int = 1, winograd_min_channels: int = 0) -> Array:
     """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
     k = kernel.shape[0]
     if k == 1 and stride == 1 and padding == 0:
         return jnp.einsum("nhwc,co->nhwo", x, kernel[0, 0])
+    if use_winograd(x, kernel, stride, winograd_min_channels):
+        return winograd.conv3x3(x, winograd.kernel_transform(kernel), padding, dilation)
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
         rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))
@@ -30,12 +49,14 @@ class Conv(nn.Module):
     """``nn.Conv(features, (k, k), (s, s), padding=((p, p), (p, p)), kernel_dilation=d,
     use_bias=False)``: the same parameter (``kernel``, HWIO, LeCun-normal), so weights and
     initial values do not change. Runs in the input's dtype when that is bfloat16 (weights
-    stay float32); otherwise in the wider of the two dtypes, as ``nn.Conv``."""
+    stay float32); otherwise in the wider of the two dtypes, as ``nn.Conv``.
+    ``winograd_min_channels``: see :func:`conv2d` (0: never)."""
     features: int
     kernel: int = 1
     stride: int = 1
     padding: int = 0
     dilation: int = 1
+    winograd_min_channels: int = 0
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -43,4 +64,4 @@ class Conv(nn.Module):
                        (self.kernel, self.kernel, x.shape[-1], self.features))
         dtype = jnp.bfloat16 if x.dtype == jnp.bfloat16 else jnp.result_type(x, w)
         return conv2d(x.astype(dtype), w.astype(dtype), self.stride, self.padding,
-                      self.dilation)
+                      self.dilation, self.winograd_min_channels)

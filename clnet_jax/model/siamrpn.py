@@ -76,11 +76,13 @@ class ConvBN(nn.Module):
     dilation: int = 1
     relu: bool = True
     axis_name: str | None = None
+    winograd_min_channels: int = 0  # model/conv.py: Winograd 3x3 convolutions in training
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         p = self.padding
-        conv = Conv(self.features, self.kernel, self.stride, p, self.dilation, name="conv")
+        conv = Conv(self.features, self.kernel, self.stride, p, self.dilation,
+                    self.winograd_min_channels, name="conv")
         winograd_ok = self.kernel == 3 and self.stride == 1
         if winograd_ok and self.has_variable("winograd", "conv"):
             # inference params (tracker.prepare): the kernel transformed once at load
@@ -102,6 +104,7 @@ class Bottleneck(nn.Module):
     dilation: int = 1
     shortcut: tuple | None = None
     axis_name: str | None = None
+    winograd_min_channels: int = 0
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -111,15 +114,15 @@ class Bottleneck(nn.Module):
             padding = dilation
         if dilation > 1:
             padding = dilation
-        ax = self.axis_name
+        ax, wmin = self.axis_name, self.winograd_min_channels
         out = ConvBN(self.planes, 1, axis_name=ax, name="conv1")(x, train)
         out = ConvBN(self.planes, 3, self.stride, padding, dilation, axis_name=ax,
-                     name="conv2")(out, train)
+                     winograd_min_channels=wmin, name="conv2")(out, train)
         out = ConvBN(self.planes * 4, 1, relu=False, axis_name=ax, name="conv3")(out, train)
         if self.shortcut is not None:
             k, p, d = self.shortcut
             x = ConvBN(self.planes * 4, k, self.stride, p, d, relu=False, axis_name=ax,
-                       name="downsample")(x, train)
+                       winograd_min_channels=wmin, name="downsample")(x, train)
         return nn.relu(out + x)
 
 
@@ -150,6 +153,7 @@ class ResNet(nn.Module):
     blocks: Sequence[int] = (3, 4, 6, 3)
     used_layers: Sequence[int] = (2, 3, 4)
     axis_name: str | None = None
+    winograd_min_channels: int = 0
 
     @nn.compact
     def __call__(self, x: Array, train: bool | frozenset = False) -> list[Array]:
@@ -173,6 +177,7 @@ class ResNet(nn.Module):
             for j in range(self.blocks[layer - 1]):
                 spec = _shortcut_spec(stride, dilation, in_ch, planes * 4) if j == 0 else None
                 x = Bottleneck(planes, stride if j == 0 else 1, dilation, spec, self.axis_name,
+                               self.winograd_min_channels,
                                name=f"layer{layer}_{j}")(x, name in layers)
                 in_ch = planes * 4
             if layer in self.used_layers:
@@ -211,10 +216,13 @@ class SiamRPN(nn.Module):
     axis_name: str | None = None  # BN statistics synchronised over this mapped axis
     dtype: str = "float32"  # compute dtype of convolutions ('bfloat16': params stay float32;
     # 'float64': everything in float64, needs jax_enable_x64)
+    winograd_min_channels: int = 0  # the backbone's 3x3 convolutions this wide as Winograd
+    # products inside the program (training on CPUs; model/conv.py), 0: never
 
     def setup(self):
         ax = self.axis_name
-        self.backbone = ResNet(self.width, tuple(self.blocks), tuple(self.used_layers), ax)
+        self.backbone = ResNet(self.width, tuple(self.blocks), tuple(self.used_layers), ax,
+                               self.winograd_min_channels)
         # Flax names dict members "<attr>_<key>": neck_2, rpn_2_cls, ...
         self.neck = {str(l): ConvBN(self.neck_channels, 1, relu=False, axis_name=ax)
                      for l in self.used_layers}
@@ -302,14 +310,17 @@ def model_fields(model_cfg) -> dict:
             for k in ARCH_FIELDS}
 
 
-def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32") -> SiamRPN:
-    """The network of ``cfg.model`` (``axis_name``: BN synchronised over that mapped axis)."""
+def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32",
+                      winograd_min_channels: int = 0) -> SiamRPN:
+    """The network of ``cfg.model`` (``axis_name``: BN synchronised over that mapped axis;
+    ``winograd_min_channels``: see :class:`SiamRPN`)."""
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("compute_dtype='float64' needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 "
                          "in the environment (or jax.config.update('jax_enable_x64', True) "
                          "before building the model); without it every array would silently "
                          "stay float32")
-    return SiamRPN(**model_fields(cfg), axis_name=axis_name, dtype=dtype)
+    return SiamRPN(**model_fields(cfg), axis_name=axis_name, dtype=dtype,
+                   winograd_min_channels=winograd_min_channels)
 
 
 def init_params(cfg, key) -> dict:

@@ -206,11 +206,20 @@ class TrainSetup(NamedTuple):
     rates: Array         # the learning rate of every epoch of the stage
 
 
+def winograd_min_channels(cfg) -> int:
+    """The training model's ``winograd_min_channels``: ``train.winograd_min_channels`` where
+    ``train.winograd`` is 'on', or 'auto' on a CPU backend; else 0 (XLA's convolutions)."""
+    mode = cfg.train.get("winograd", "off")
+    on = mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+    return cfg.train.winograd_min_channels if on else 0
+
+
 def setup(cfg, stage: str, mesh: Mesh) -> TrainSetup:
     t = cfg.train
     # BN over the whole batch ('global') synchronises across the mesh's 'data' axis
     bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
-    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype)
+    net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype,
+                                      winograd_min_channels(cfg))
     return TrainSetup(cfg, stage, net, make_optimizer(cfg, stage), mesh,
                       jnp.asarray(epoch_learning_rates(cfg.train[stage])))
 

@@ -1,4 +1,5 @@
-"""model/conv.py: nn.Conv's parameters and values, the 1x1 case as a matrix product."""
+"""model/conv.py: nn.Conv's parameters and values, the 1x1 case as a matrix product, the
+Winograd training path."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -46,3 +47,39 @@ def test_bfloat16_inputs_compute_in_bfloat16_with_float32_weights():
     v = m.init(jax.random.key(0), x)
     assert v["params"]["kernel"].dtype == jnp.float32
     assert m.apply(v, x).dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("p,d", [(1, 1), (2, 2), (4, 4), (0, 1)])
+def test_winograd_path_equals_the_convolution_and_its_gradients(p, d):
+    """With ``winograd_min_channels`` reached, a 3x3 stride-1 convolution leaves no
+    convolution in the program nor in its gradient, and gives the convolution's outputs and
+    gradients to float32 rounding; narrower inputs, strides and bfloat16 keep XLA's."""
+    x = jax.random.normal(jax.random.key(0), (2, 13, 11, 8))
+    direct, wino = conv.Conv(16, 3, 1, p, d), conv.Conv(16, 3, 1, p, d, winograd_min_channels=8)
+    v = direct.init(jax.random.key(1), x)
+    assert jax.tree.structure(wino.init(jax.random.key(1), x)) == jax.tree.structure(v)
+    np.testing.assert_allclose(wino.apply(v, x), direct.apply(v, x), rtol=1e-5, atol=1e-5)
+    loss = lambda m: (lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))))
+    g, rg = jax.grad(loss(wino), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(rg)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    prims = lambda f, *a: {e.primitive.name for e in jax.make_jaxpr(f)(*a).jaxpr.eqns}
+    assert "conv_general_dilated" not in prims(jax.grad(loss(wino), (0, 1)), v, x)
+    assert "conv_general_dilated" in prims(
+        lambda v, x: conv.Conv(16, 3, 1, p, d, winograd_min_channels=9).apply(v, x), v, x)
+    assert "conv_general_dilated" in prims(
+        lambda v, x: conv.Conv(16, 3, 2, p, d, winograd_min_channels=8).apply(v, x), v, x)
+    assert "conv_general_dilated" in prims(lambda v, x: wino.apply(v, x), v, x.astype(jnp.bfloat16))
+
+
+def test_training_takes_the_winograd_path_where_configured():
+    """``train.winograd``: 'auto' on a CPU backend and 'on' give the model the configured
+    channel bound; 'off' gives 0 (XLA's convolutions everywhere)."""
+    from clnet_jax import config as config_lib
+    from clnet_jax.train import step as TS
+    cfg = lambda mode: config_lib.from_file("siamrpn_r50", {"train.winograd": mode})
+    assert TS.winograd_min_channels(cfg("on")) == 512
+    assert TS.winograd_min_channels(cfg("off")) == 0
+    assert TS.winograd_min_channels(cfg("auto")) == (512 if jax.default_backend() == "cpu" else 0)
+    with pytest.raises(ValueError, match="train.winograd"):
+        cfg("yes")

@@ -29,8 +29,8 @@ def _group(g):
             "search": jnp.asarray(nhwc(g["train_search"]))}
 
 
-def _base_loss(cfg, params, g):
-    net = M.model_from_config(cfg.model)
+def _base_loss(cfg, params, g, winograd_min_channels=0):
+    net = M.model_from_config(cfg.model, winograd_min_channels=winograd_min_channels)
     tg = T.Targets(jnp.asarray(g["train_label_cls"], jnp.int32), jnp.asarray(g["train_label_loc"]),
                    jnp.asarray(g["train_label_loc_weight"]))
     trainable = {"model": params["model"]["params"], "heads": params["heads"]}
@@ -41,10 +41,13 @@ def _base_loss(cfg, params, g):
     return jax.value_and_grad(loss, has_aux=True)(trainable)
 
 
-def test_base_loss_and_gradients_match_upstream(golden, tiny_params):
+@pytest.mark.parametrize("winograd_min_channels", [0, 1])
+def test_base_loss_and_gradients_match_upstream(golden, tiny_params, winograd_min_channels):
+    """Also with every backbone 3x3 stride-1 convolution as Winograd products (1: the CPU
+    training path, which r50 takes for its wide ones), differentiated through."""
     g = golden["siamrpn_tiny"]
     cfg = config("train_tiny")
-    (total, (aux, _)), grads = _base_loss(cfg, tiny_params, g)
+    (total, (aux, _)), grads = _base_loss(cfg, tiny_params, g, winograd_min_channels)
     assert_close(total, g["train_total_loss"], "total")
     assert_close(aux["cls_loss"], g["train_cls_loss"], "cls")
     assert_close(aux["loc_loss"], g["train_loc_loss"], "loc")
