@@ -228,7 +228,9 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 NOT_DECIDING = {"name": None, "ablation": None,
                 "train": ("init_checkpoint", "pretrained_backbone", "log_every",
                           "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
-                          "eval_batch", "stages"),
+                          "eval_batch", "stages",
+                          # how convolutions are computed (the same sums to ~1e-6), as workers
+                          "winograd", "winograd_min_channels"),
                 "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers")}
 # The tracking constants that training reads: crop sizes and context (crops, anchor targets).
 TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_amount")
