@@ -161,8 +161,8 @@ class BatchTracker:
         if not alive.any():
             return out
         shape = next(f.shape for f, a in zip(first, alive) if a)
-        first = [f if (f is not None and f.shape == shape) else np.zeros(shape, np.uint8)
-                 for f in first]
+        # run() groups by frame size: only sequences whose first frame failed lack one
+        first = [np.zeros(shape, np.uint8) if f is None else f for f in first]
         boxes0 = np.stack([s.gt[0] for s in chunk]).astype(np.float32)
         boxes0 = np.where(alive[:, None], boxes0, boxes0[np.argmax(alive)])
         labels = host_labels(self.cfg, boxes0)
