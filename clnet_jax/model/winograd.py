@@ -34,6 +34,12 @@ _MATRICES = {
 }
 
 
+def enabled(mode: str) -> bool:
+    """A ``winograd`` setting ('auto' | 'on' | 'off') resolved: 'auto' is on a CPU backend,
+    where these products beat XLA's convolution (docs/benchmarks.md)."""
+    return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+
+
 def _combine(mat, xs: list) -> list:
     """``mat @ xs`` for a list of arrays, skipping zeros and multiplications by ±1 (the
     transforms are mostly additions)."""

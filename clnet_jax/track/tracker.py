@@ -315,8 +315,7 @@ def use_winograd(cfg) -> bool:
     is exactness (Winograd's ~1e-6 relative error would hide what it shows)."""
     if cfg.track.compute_dtype == "float64":
         return False
-    mode = cfg.track.winograd
-    return mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
+    return winograd.enabled(cfg.track.winograd)
 
 
 def prepare(spec: Spec, params: dict) -> dict:

@@ -35,6 +35,7 @@ from clnet_jax.adapt import variants as variants_lib
 from clnet_jax.model import losses as losses_lib
 from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.model import targets as targets_lib
+from clnet_jax.model import winograd
 
 Array = jnp.ndarray
 
@@ -209,9 +210,7 @@ class TrainSetup(NamedTuple):
 def winograd_min_channels(cfg) -> int:
     """The training model's ``winograd_min_channels``: ``train.winograd_min_channels`` where
     ``train.winograd`` is 'on', or 'auto' on a CPU backend; else 0 (XLA's convolutions)."""
-    mode = cfg.train.get("winograd", "off")
-    on = mode == "on" or (mode == "auto" and jax.default_backend() == "cpu")
-    return cfg.train.winograd_min_channels if on else 0
+    return cfg.train.winograd_min_channels if winograd.enabled(cfg.train.get("winograd", "off")) else 0
 
 
 def setup(cfg, stage: str, mesh: Mesh) -> TrainSetup:
