@@ -1,8 +1,11 @@
 """Where the demo's time goes: each phase of ``train.py --config configs/demo.py``, and the
 base step split into input and compute.
 
-    python benchmarks/demo_time.py [--set key=value,...] [--probe_steps 30] [--no_run]
-        [--out results/bench/demo_time.json]
+    python benchmarks/demo_time.py [--config demo] [--set key=value,...] [--probe_steps 30]
+        [--no_run] [--out results/bench/demo_time.json]
+
+``--config`` names another config that runs as the demo does (both stages, then the final
+table), e.g. ``--config real --set data.dir=/data/otb,/data/vot`` for the real-video one.
 
 1. **Probe** (unless ``--probe_steps 0``): on the demo's own store and config, times
    ``--probe_steps`` base steps three ways in one process, after the compile: the input
@@ -41,7 +44,14 @@ def _overrides(text: str) -> dict:
     return out
 
 
-def probe(overrides: dict, steps: int) -> dict:
+def _config_path(name: str) -> str:
+    """configs/<name>.py, with an optional ``:argument``; a path is taken as it is."""
+    base, _, arg = name.partition(":")
+    path = base if os.path.isfile(base) else os.path.join(ROOT, "configs", f"{base}.py")
+    return f"{path}:{arg}" if arg else path
+
+
+def probe(overrides: dict, steps: int, config: str = "demo") -> dict:
     """Input alone, step alone and the loop, ``steps`` each, after a compile."""
     import jax
     import numpy as np
@@ -52,7 +62,7 @@ def probe(overrides: dict, steps: int) -> dict:
     from clnet_jax.model import siamrpn
     from clnet_jax.train import step as ts
     from clnet_jax.train import trainer
-    cfg = config_lib.from_file(os.path.join(ROOT, "configs", "demo.py"), overrides)
+    cfg = config_lib.from_file(_config_path(config), overrides)
     sc = cfg.train.base
     mesh = distributed.data_mesh()
     stores, samples = trainer.train_source(cfg)
@@ -107,10 +117,10 @@ _MARKS = [  # (phase that ends at the first line matching, pattern)
 ]
 
 
-def run_demo(overrides: dict) -> dict:
+def run_demo(overrides: dict, config: str = "demo") -> dict:
     work = tempfile.mkdtemp(prefix="demo_time_")
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config",
-           os.path.join(ROOT, "configs", "demo.py"), f"--workdir={work}"]
+    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config", _config_path(config),
+           f"--workdir={work}"]
     cmd += [f"--config.{k}={v}" for k, v in overrides.items()]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -146,6 +156,7 @@ def run_demo(overrides: dict) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="demo", help="a config run as the demo is")
     ap.add_argument("--set", default="", help="config overrides key=value,...")
     ap.add_argument("--probe_steps", type=int, default=30)
     ap.add_argument("--no_run", action="store_true")
@@ -153,13 +164,14 @@ def main() -> None:
     a = ap.parse_args()
     from benchmarks import common
     overrides = _overrides(a.set)
-    out = {"overrides": overrides, "cores": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
+    out = {"config": a.config, "overrides": overrides, "cores": os.cpu_count(),
+           "date": time.strftime("%Y-%m-%d")}
     if a.probe_steps:
-        out["probe"] = probe(overrides, a.probe_steps)
+        out["probe"] = probe(overrides, a.probe_steps, a.config)
         print(common.table([{k: (f"{v:.3f}" if isinstance(v, float) else v)
                              for k, v in out["probe"].items()}], list(out["probe"])), flush=True)
     if not a.no_run:
-        out["run"] = run_demo(overrides)
+        out["run"] = run_demo(overrides, a.config)
         rows = [{"phase": k, "seconds": f"{v:.1f}"} for k, v in out["run"]["phases_s"].items()]
         rows.append({"phase": "total", "seconds": f"{out['run']['total_s']:.1f}"})
         print(common.table(rows, ["phase", "seconds"]))

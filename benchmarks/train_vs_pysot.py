@@ -95,7 +95,10 @@ def pysot_optimizer(model, cfg, epoch: int):
                            weight_decay=cfg.TRAIN.WEIGHT_DECAY)
 
 
-def run_pysot(args, batch: dict, epoch: int) -> dict:
+def pysot_step(args, batch: dict, epoch: int):
+    """pysot's training step on ``batch`` at ``epoch`` (``step()``, then ``sync()`` before a
+    clock is read), the loss of the weights before any step and ``forward()``, that loss
+    alone (its graph built, as in a step)."""
     import torch
     torch.set_num_threads(args.threads)
     cuda = args.device == "cuda"
@@ -112,8 +115,12 @@ def run_pysot(args, batch: dict, epoch: int) -> dict:
             "label_loc": torch.from_numpy(batch["label_loc"]).float().to(dev),
             "label_loc_weight": torch.from_numpy(batch["label_loc_weight"]).float().to(dev)}
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    with torch.autocast(dev, enabled=args.amp):
-        first = float(model(data)["total_loss"])  # the same weights' loss, before any step
+
+    def forward():
+        with torch.autocast(dev, enabled=args.amp):
+            return model(data)["total_loss"]
+
+    first = float(forward())  # the same weights' loss, before any step
 
     def step():
         with torch.autocast(dev, enabled=args.amp):
@@ -124,6 +131,11 @@ def run_pysot(args, batch: dict, epoch: int) -> dict:
         opt.step()
         return loss
 
+    return step, sync, first, forward
+
+
+def run_pysot(args, batch: dict, epoch: int) -> dict:
+    step, sync, first, _ = pysot_step(args, batch, epoch)
     for _ in range(args.warmup):
         step()
     sync()
@@ -134,7 +146,10 @@ def run_pysot(args, batch: dict, epoch: int) -> dict:
     return {"first_loss": first, "pairs_per_s": args.steps * args.pairs / (time.perf_counter() - t)}
 
 
-def run_ours(args, batch: dict, epoch: int) -> dict:
+def ours_step(args, batch: dict, epoch: int):
+    """Our jitted training step of the phase of ``epoch``, its placed state and batch, and the
+    loss of the weights before any step: ``program(state, data) -> (state, aux)``, and
+    ``forward()``, that loss alone (jitted)."""
     import jax
     from jax.sharding import Mesh
 
@@ -159,14 +174,20 @@ def run_ours(args, batch: dict, epoch: int) -> dict:
     tg = targets_lib.Targets(batch["label_cls"].astype(np.int32), batch["label_loc"],
                              batch["label_loc_weight"])
     trainable = {"model": params["model"]["params"], "heads": params["heads"]}
-    first = float(ts.base_group_loss(cfg, net, trainable, params["model"]["batch_stats"], group,
-                                     tg, True, layers)[0])
+    forward = jax.jit(lambda tr: ts.base_group_loss(
+        cfg, net, tr, params["model"]["batch_stats"], group, tg, True, layers)[0])
+    first = float(forward(trainable))
     # placed as the trainer places them: an unplaced state would be moved (and the step
     # recompiled for its new placement) on the first steps
     state = distributed.replicate(ts.init_state(cfg, "base", params, 0), mesh)
     data = distributed.global_batch({k: batch[k] for k in ("template", "search", "box",
                                                            "negative")}, mesh)
-    program = step_fn.program(index)
+    return step_fn.program(index), state, data, first, lambda: forward(trainable)
+
+
+def run_ours(args, batch: dict, epoch: int) -> dict:
+    import jax
+    program, state, data, first, _ = ours_step(args, batch, epoch)
     for _ in range(args.warmup):
         state, aux = program(state, data)
     jax.block_until_ready(aux)

@@ -1,11 +1,35 @@
 """Shared fixtures: the golden files in tests/golden (see its README), converted weights."""
 from __future__ import annotations
 
+import atexit
 import glob
 import os
+import shutil
+import tempfile
 
-import cv2
-import numpy as np
+# One persistent XLA compilation cache for the whole test session, in a fresh temporary
+# folder (removed at exit), set before JAX compiles anything: tests build the same tiny
+# trackers and training steps over and over (and the testbed's rows share their per-frame
+# programs), so every program after the first is loaded instead of compiled. Processes the
+# tests start (train.py in the multi-process tests) inherit it through the environment. A
+# cache folder already set in the environment is used as it is; CLNET_TEST_XLA_CACHE=0
+# compiles everything afresh.
+if (os.environ.get("CLNET_TEST_XLA_CACHE", "1") != "0"
+        and not os.environ.get("JAX_COMPILATION_CACHE_DIR")):
+    _xla_cache = tempfile.mkdtemp(prefix="clnet_jax_test_xla_cache_")
+    atexit.register(shutil.rmtree, _xla_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _xla_cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import cv2  # noqa: E402
+import jax  # noqa: E402
+
+if os.environ.get("JAX_COMPILATION_CACHE_DIR"):  # in case a plugin imported JAX first
+    jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 1)))
+
+import numpy as np  # noqa: E402
 import pytest
 
 from clnet_jax import config as config_lib

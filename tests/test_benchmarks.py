@@ -72,3 +72,33 @@ def test_vs_pysot_reports_the_median_ratio_and_its_spread_over_rounds():
     assert (s["ratio_min"], s["ratio_max"]) == (1.0, 1.3)
     assert (s["ratio_q25"], s["ratio_q75"]) == (1.1, 1.25)
     assert s["pysot_fps_median"] == 3.9 and s["max_box_diff_px"] == 3e-4
+
+
+def test_train_step_profile_attributes_the_executed_operations(tmp_path):
+    """Every operation the profiler saw is found in the compiled HLO with its kind, and the
+    network part comes from the Flax module path in the op name."""
+    from benchmarks import train_step_profile as tsp
+
+    def f(x, w, m):
+        y = jax.lax.conv_general_dilated(x, w, (1, 1), "VALID",
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        z = jnp.tanh(y.reshape(-1, 8) @ m)
+        return jnp.sum(z - jnp.mean(z, 0))
+
+    args = (jnp.ones((2, 34, 34, 16)), jnp.ones((3, 3, 16, 8)), jnp.ones((8, 8)))
+    compiled = jax.jit(jax.grad(f, argnums=(1, 2))).lower(*args).compile()
+    table = tsp.hlo_instructions(compiled.as_text())
+    jax.block_until_ready(compiled(*args))
+    with jax.profiler.trace(str(tmp_path), create_perfetto_trace=True):
+        jax.block_until_ready(compiled(*args))
+    times = tsp.trace_op_times(str(tmp_path))
+    executed = {table[n][0] for n in times if n in table}
+    assert {"convolution", "matrix product"} <= executed
+    assert executed <= {"convolution", "matrix product", "reduction", "elementwise", "layout",
+                        "container"}
+    assert sum(s for n, s in times.items() if n in table) > 0
+    assert tsp.part_of("jit(step)/jvp(SiamRPN)/SiamRPN.search_hidden/backbone/layer3_1/conv2") \
+        == "layer3"
+    assert tsp.part_of("jit(step)/transpose(jvp(SiamRPN))/SiamRPN.search_hidden/neck/x") == "neck"
+    assert tsp.part_of("jit(step)/SiamRPN.template_kernels/rpn_2_cls/conv_kernel/c") == "heads"
+    assert tsp.part_of("jit(step)/optax/sgd/mul") == "rest"
