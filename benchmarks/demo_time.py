@@ -38,7 +38,8 @@ sys.path.insert(0, ROOT)
 
 def _overrides(text: str) -> dict:
     out = {}
-    for kv in (p for p in text.split(",") if p):
+    # pairs split at commas that start another key=, so a value may hold commas (data.dir)
+    for kv in (p for p in re.split(r",(?=[\w.]+=)", text) if p):
         k, v = kv.split("=", 1)
         out[k] = json.loads(v) if re.fullmatch(r"-?[\d.]+(e-?\d+)?|true|false", v) else v
     return out

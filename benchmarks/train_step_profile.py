@@ -27,7 +27,6 @@ import gzip
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -151,14 +150,17 @@ def profile_ours(args, batch: dict, epoch: int) -> dict:
             jax.block_until_ready(aux)
         times = trace_op_times(d)
     groups: dict[tuple, float] = collections.defaultdict(float)
+    ops = []
     for name, s in times.items():
         if name not in table or table[name][0] == "container":
             continue
         kind, op_name = table[name]
         groups[(part_of(op_name), kind)] += s / args.steps
+        ops.append({"op": name, "kind": kind, "name": op_name, "s": round(s / args.steps, 4)})
     return {"step_s": step_s, "forward_s": forward_s, "ops_s": sum(groups.values()),
             "groups": [{"part": q, "kind": k, "s": round(v, 4)}
-                       for (q, k), v in sorted(groups.items())]}
+                       for (q, k), v in sorted(groups.items())],
+            "top_ops": sorted(ops, key=lambda o: -o["s"])[:args.top]}
 
 
 def _aten_kind(name: str) -> str:
@@ -212,20 +214,10 @@ def summarise(ours: dict) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
-    ap.add_argument("--python_torch", default=sys.executable,
-                    help="the Python that has torch (default: this one)")
-    ap.add_argument("--weights", default="data_cache/train_vs_pysot/r50.pth")
-    ap.add_argument("--data_dir", default="data_cache/train_vs_pysot/tfds")
-    ap.add_argument("--pairs", type=int, default=4, help="pairs per step (batch size)")
-    ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--phases", default="epoch0,epoch10")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    tvp.add_arguments(ap, pairs=4, steps=2, warmup=2)
     ap.add_argument("--winograd", default="auto", help="ours: train.winograd")
+    ap.add_argument("--top", type=int, default=40, help="ours: the slowest operations listed")
     ap.add_argument("--side", default=None, choices=["pysot", "ours"], help=argparse.SUPPRESS)
-    ap.add_argument("--epoch", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--batch", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_step_profile.json")
     args = ap.parse_args()
     args.device, args.dtype, args.amp = "cpu", "float32", False
@@ -235,28 +227,16 @@ def main() -> None:
         print(json.dumps(run(args, batch, args.epoch)))
         return
     from benchmarks import common
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
-        JAX_PLATFORMS="cpu")
+    env = tvp.child_env()
     common_args = [f"--pysot={args.pysot}", f"--weights={args.weights}",
                    f"--pairs={args.pairs}", f"--steps={args.steps}", f"--warmup={args.warmup}",
-                   f"--threads={args.threads}", f"--winograd={args.winograd}"]
-    if not os.path.isfile(args.weights):
-        subprocess.run([args.python_torch, os.path.join(ROOT, "benchmarks", "train_vs_pysot.py"),
-                        "--side=weights", f"--pysot={args.pysot}", f"--weights={args.weights}"],
-                       check=True, env=env)
-    batch_file = os.path.join(os.path.dirname(args.weights) or ".", f"batch_{args.pairs}.npz")
-    if not os.path.isfile(batch_file):
-        tvp.make_batch(batch_file, args.pairs, args.data_dir)
+                   f"--threads={args.threads}", f"--winograd={args.winograd}",
+                   f"--top={args.top}"]
+    batch_file = tvp.prepare_inputs(args)
 
     def child(side: str, epoch: int) -> dict:
-        python = args.python_torch if side == "pysot" else sys.executable
-        res = subprocess.run([python, os.path.abspath(__file__), f"--side={side}",
-                              f"--epoch={epoch}", f"--batch={batch_file}", *common_args],
-                             capture_output=True, text=True, env=env)
-        if res.returncode:
-            raise RuntimeError(f"{side}: {res.stderr[-3000:]}")
-        return json.loads(res.stdout.strip().splitlines()[-1])
+        return tvp.run_child(args, os.path.abspath(__file__), side,
+                             [f"--epoch={epoch}", f"--batch={batch_file}", *common_args], env)
 
     result = {}
     for phase in args.phases.split(","):
@@ -280,6 +260,9 @@ def main() -> None:
         print("ours by part and kind:\n" + common.table(
             [{"part": q, **{k: r.get(k, 0.0) for k in kinds}} for q, r in sorted(rows.items())],
             ["part", *kinds]))
+        print("ours, the slowest operations:\n" + common.table(
+            [dict(o, name=o["name"][-90:]) for o in ours["top_ops"][:15]],
+            ["op", "kind", "s", "name"]))
     common.write_json(args.out, {"phases": result, "pairs_per_step": args.pairs,
                                  "steps": args.steps, "warmup": args.warmup,
                                  "winograd": args.winograd, "threads": args.threads})

@@ -206,19 +206,56 @@ def make_weights(args) -> None:
     torch.save(model_builder().state_dict(), args.weights)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(ap: argparse.ArgumentParser, pairs: int, steps: int, warmup: int) -> None:
+    """The arguments this script shares with ``train_step_profile.py``."""
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
     ap.add_argument("--python_torch", default=sys.executable,
                     help="the Python that has torch (default: this one)")
     ap.add_argument("--weights", default="data_cache/train_vs_pysot/r50.pth")
     ap.add_argument("--data_dir", default="data_cache/train_vs_pysot/tfds")
-    ap.add_argument("--pairs", type=int, default=8, help="pairs per step (batch size)")
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pairs", type=int, default=pairs, help="pairs per step (batch size)")
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--warmup", type=int, default=warmup)
     ap.add_argument("--phases", default="epoch0,epoch10")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--epoch", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", default=None, help=argparse.SUPPRESS)
+
+
+def child_env(device: str = "cpu") -> dict:
+    """The environment of a side's process: this checkout importable, JAX on ``device``."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+        JAX_PLATFORMS="cuda" if device == "cuda" else "cpu")
+
+
+def prepare_inputs(args) -> str:
+    """The seeded r50 weights (``--weights``) and the batch of ``--pairs``, each written on
+    first use; returns the batch's file."""
+    if not os.path.isfile(args.weights):
+        subprocess.run([args.python_torch, os.path.abspath(__file__), "--side=weights",
+                        f"--pysot={args.pysot}", f"--weights={args.weights}"],
+                       check=True, env=child_env())
+    batch_file = os.path.join(os.path.dirname(args.weights) or ".", f"batch_{args.pairs}.npz")
+    if not os.path.isfile(batch_file):
+        make_batch(batch_file, args.pairs, args.data_dir)
+    return batch_file
+
+
+def run_child(args, script: str, side: str, flags: list[str], env: dict) -> dict:
+    """One side in its own process (pysot's in ``--python_torch``): its JSON line."""
+    python = args.python_torch if side == "pysot" else sys.executable
+    res = subprocess.run([python, script, f"--side={side}", *flags], capture_output=True,
+                         text=True, env=env)
+    if res.returncode:
+        raise RuntimeError(f"{side}: {res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(ap, pairs=8, steps=5, warmup=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="ours")
     ap.add_argument("--amp", action="store_true", help="pysot under torch.autocast")
@@ -226,8 +263,6 @@ def main() -> None:
                     help="ours: train.winograd values, comma-separated, each run every round")
     ap.add_argument("--side", default=None, choices=["pysot", "ours", "weights"],
                     help=argparse.SUPPRESS)
-    ap.add_argument("--epoch", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--batch", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_vs_pysot.json")
     args = ap.parse_args()
     if args.side == "weights":
@@ -238,29 +273,17 @@ def main() -> None:
         print(json.dumps(run(args, batch, args.epoch)))
         return
     from benchmarks import common
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [ROOT] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    env["JAX_PLATFORMS"] = "cuda" if args.device == "cuda" else "cpu"
+    env = child_env(args.device)
     common_args = [f"--pysot={args.pysot}", f"--weights={args.weights}",
                    f"--pairs={args.pairs}", f"--steps={args.steps}", f"--warmup={args.warmup}",
                    f"--threads={args.threads}", f"--device={args.device}", f"--dtype={args.dtype}"]
     common_args += ["--amp"] if args.amp else []
-    if not os.path.isfile(args.weights):
-        subprocess.run([args.python_torch, os.path.abspath(__file__), "--side=weights",
-                        *common_args], check=True, env=env)
-    batch_file = os.path.join(os.path.dirname(args.weights) or ".", f"batch_{args.pairs}.npz")
-    if not os.path.isfile(batch_file):
-        make_batch(batch_file, args.pairs, args.data_dir)
+    batch_file = prepare_inputs(args)
 
     def child(side: str, epoch: int, winograd: str = "auto") -> dict:
-        python = args.python_torch if side == "pysot" else sys.executable
-        res = subprocess.run([python, os.path.abspath(__file__), f"--side={side}",
-                              f"--epoch={epoch}", f"--batch={batch_file}",
-                              f"--winograd={winograd}", *common_args],
-                             capture_output=True, text=True, env=env)
-        if res.returncode:
-            raise RuntimeError(f"{side}: {res.stderr[-3000:]}")
-        return json.loads(res.stdout.strip().splitlines()[-1])
+        return run_child(args, os.path.abspath(__file__), side,
+                         [f"--epoch={epoch}", f"--batch={batch_file}", f"--winograd={winograd}",
+                          *common_args], env)
 
     rows = []
     first, *others = args.winograd.split(",")
