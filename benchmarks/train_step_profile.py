@@ -29,7 +29,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 
 import numpy as np
 
@@ -119,35 +118,18 @@ def trace_op_times(trace_dir: str) -> dict[str, float]:
     return out
 
 
-def _time(fn, args) -> float:
-    """Seconds per call of ``fn`` over ``--steps`` calls after ``--warmup`` (at least one)."""
-    for _ in range(max(args.warmup, 1)):
-        fn()
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        fn()
-    return (time.perf_counter() - t) / args.steps
-
-
 def profile_ours(args, batch: dict, epoch: int) -> dict:
     import jax
     program, state, data, _, forward = tvp.ours_step(args, batch, epoch)
-    forward_s = _time(lambda: jax.block_until_ready(forward()), args)
+    forward_s = tvp.timed(lambda: jax.block_until_ready(forward()), lambda: None,
+                          max(args.warmup, 1), args.steps)
     compiled = program.lower(state, data).compile()
     table = hlo_instructions(compiled.as_text())
-    for _ in range(args.warmup):
-        state, aux = compiled(state, data)
-    jax.block_until_ready(aux)
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        state, aux = compiled(state, data)
-    jax.block_until_ready(aux)
-    step_s = (time.perf_counter() - t) / args.steps
+    step, sync, _ = tvp.ours_stepper(compiled, state, data)
+    step_s = tvp.timed(step, sync, args.warmup, args.steps)
     with tempfile.TemporaryDirectory() as d:
         with jax.profiler.trace(d, create_perfetto_trace=True):
-            for _ in range(args.steps):
-                state, aux = compiled(state, data)
-            jax.block_until_ready(aux)
+            tvp.timed(step, sync, 0, args.steps)
         times = trace_op_times(d)
     groups: dict[tuple, float] = collections.defaultdict(float)
     ops = []
@@ -182,18 +164,10 @@ def _aten_kind(name: str) -> str:
 def profile_pysot(args, batch: dict, epoch: int) -> dict:
     import torch
     step, sync, _, forward = tvp.pysot_step(args, batch, epoch)
-    forward_s = _time(lambda: (forward(), sync()), args)
-    for _ in range(args.warmup):
-        step()
-    sync()
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    sync()
-    step_s = (time.perf_counter() - t) / args.steps
+    forward_s = tvp.timed(forward, sync, max(args.warmup, 1), args.steps)
+    step_s = tvp.timed(step, sync, args.warmup, args.steps)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        for _ in range(args.steps):
-            step()
+        tvp.timed(step, sync, 0, args.steps)
     kinds: dict[str, float] = collections.defaultdict(float)
     for ev in prof.key_averages():
         if ev.key.startswith("Optimizer.") or ev.key.startswith("ProfilerStep"):

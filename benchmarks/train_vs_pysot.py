@@ -134,16 +134,35 @@ def pysot_step(args, batch: dict, epoch: int):
     return step, sync, first, forward
 
 
-def run_pysot(args, batch: dict, epoch: int) -> dict:
-    step, sync, first, _ = pysot_step(args, batch, epoch)
-    for _ in range(args.warmup):
-        step()
+def timed(fn, sync, warmup: int, steps: int) -> float:
+    """Seconds per call of ``fn`` over ``steps`` calls after ``warmup`` untimed ones,
+    ``sync()`` before each clock is read (both sides' timing loop)."""
+    for _ in range(warmup):
+        fn()
     sync()
     t = time.perf_counter()
-    for _ in range(args.steps):
-        step()
+    for _ in range(steps):
+        fn()
     sync()
-    return {"first_loss": first, "pairs_per_s": args.steps * args.pairs / (time.perf_counter() - t)}
+    return (time.perf_counter() - t) / steps
+
+
+def ours_stepper(program, state, data):
+    """``step()`` running ``program`` once on the state it holds, ``sync()`` waiting for the
+    last result, and the holder (``box['state']``: the state after the last step)."""
+    import jax
+    box = {"state": state, "aux": None}
+
+    def step():
+        box["state"], box["aux"] = program(box["state"], data)
+
+    return step, lambda: jax.block_until_ready(box["aux"]), box
+
+
+def run_pysot(args, batch: dict, epoch: int) -> dict:
+    step, sync, first, _ = pysot_step(args, batch, epoch)
+    step_s = timed(step, sync, args.warmup, args.steps)
+    return {"first_loss": first, "pairs_per_s": args.pairs / step_s}
 
 
 def ours_step(args, batch: dict, epoch: int):
@@ -186,16 +205,10 @@ def ours_step(args, batch: dict, epoch: int):
 
 
 def run_ours(args, batch: dict, epoch: int) -> dict:
-    import jax
     program, state, data, first, _ = ours_step(args, batch, epoch)
-    for _ in range(args.warmup):
-        state, aux = program(state, data)
-    jax.block_until_ready(aux)
-    t = time.perf_counter()
-    for _ in range(args.steps):
-        state, aux = program(state, data)
-    jax.block_until_ready(aux)
-    return {"first_loss": first, "pairs_per_s": args.steps * args.pairs / (time.perf_counter() - t)}
+    step, sync, _ = ours_stepper(program, state, data)
+    return {"first_loss": first, "pairs_per_s": args.pairs / timed(step, sync, args.warmup,
+                                                                    args.steps)}
 
 
 def make_weights(args) -> None:

@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-# One persistent XLA compilation cache for the whole test session, in a fresh temporary
+# One persistent XLA compilation cache for the whole test run, in a fresh temporary
 # folder (removed at exit), set before JAX compiles anything: tests build the same tiny
 # trackers and training steps over and over (and the testbed's rows share their per-frame
 # programs), so every program after the first is loaded instead of compiled. Processes the
