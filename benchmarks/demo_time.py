@@ -45,13 +45,6 @@ def _overrides(text: str) -> dict:
     return out
 
 
-def _config_path(name: str) -> str:
-    """configs/<name>.py, with an optional ``:argument``; a path is taken as it is."""
-    base, _, arg = name.partition(":")
-    path = base if os.path.isfile(base) else os.path.join(ROOT, "configs", f"{base}.py")
-    return f"{path}:{arg}" if arg else path
-
-
 def probe(overrides: dict, steps: int, config: str = "demo") -> dict:
     """Input alone, step alone and the loop, ``steps`` each, after a compile."""
     import jax
@@ -63,7 +56,7 @@ def probe(overrides: dict, steps: int, config: str = "demo") -> dict:
     from clnet_jax.model import siamrpn
     from clnet_jax.train import step as ts
     from clnet_jax.train import trainer
-    cfg = config_lib.from_file(_config_path(config), overrides)
+    cfg = config_lib.from_file(config, overrides)
     sc = cfg.train.base
     mesh = distributed.data_mesh()
     stores, samples = trainer.train_source(cfg)
@@ -120,7 +113,7 @@ _MARKS = [  # (phase that ends at the first line matching, pattern)
 
 def run_demo(overrides: dict, config: str = "demo") -> dict:
     work = tempfile.mkdtemp(prefix="demo_time_")
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config", _config_path(config),
+    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config", config,
            f"--workdir={work}"]
     cmd += [f"--config.{k}={v}" for k, v in overrides.items()]
     t0 = time.perf_counter()
