@@ -38,7 +38,8 @@ flags.DEFINE_enum("dataset", "folder", eval_data.names(), "the benchmark (auto: 
 flags.DEFINE_string("data_dir", None, "the dataset's root directory")
 flags.DEFINE_string("results_dir", "results", "where RESULTS/<dataset>/<tracker>/ goes")
 flags.DEFINE_string("tracker_name", None, "defaults to the config's name")
-flags.DEFINE_integer("batch", 1, "sequences tracked at once (vmapped, grouped by frame size)")
+flags.DEFINE_integer("batch", 1, "sequences tracked at once (vmapped; frames of every size "
+                     "on one canvas, one compilation)")
 flags.DEFINE_enum("toolkit", "got10k", list(protocols.TOOLKITS),
                   "whose protocol scores the benchmark (absent targets differ)")
 flags.DEFINE_multi_string("compare", None, "result folders to compare (no tracking)")

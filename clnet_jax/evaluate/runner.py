@@ -41,12 +41,16 @@ def track_one(trk: runner.SequenceTracker, seq: EvalSequence) -> tuple[np.ndarra
     return boxes, len(seq.frames) / (time.perf_counter() - t)
 
 
-def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str) -> dict:
-    """name -> (boxes, fps) or an error message: ``batch`` sequences of one frame size at a
-    time (``runner.BatchTracker``), no larger a batch than the largest group of one size."""
+def track_batched(cfg, params, seqs: list[EvalSequence], batch: int, desc: str,
+                  canvas: bool = True) -> dict:
+    """name -> (boxes, fps) or an error message: ``batch`` sequences at a time
+    (``runner.BatchTracker``; ``canvas``: of every frame size together, on one canvas and
+    one compilation, else of one frame size at a time), no larger a batch than there are
+    sequences to track together."""
     if not seqs:
         return {}
-    bt = runner.BatchTracker(cfg, params, min(batch, runner.largest_group(seqs)))
+    bt = runner.BatchTracker(cfg, params, min(batch, runner.largest_group(seqs, canvas)),
+                             canvas)
     return bt.run(seqs, desc=desc)
 
 

@@ -84,13 +84,17 @@ def resize_weights(out_size: int, in_size: jnp.ndarray):
 
 
 def crop_and_resize(frame: jnp.ndarray, center: jnp.ndarray, side: jnp.ndarray,
-                    out_size: int, fill: jnp.ndarray) -> jnp.ndarray:
+                    out_size: int, fill: jnp.ndarray, frame_size: jnp.ndarray | None = None
+                    ) -> jnp.ndarray:
     """pysot's ``get_subwindow``: a (out_size, out_size, C) uint8 crop of ``frame``.
 
     frame (H, W, C) uint8; center (2,) float (cx, cy); side: crop side in pixels (integer
-    valued); fill (C,) uint8 colour for parts outside the frame.
+    valued); fill (C,) uint8 colour for parts outside the frame. ``frame_size`` (2,) int
+    (height, width): the image fills only that top-left part of ``frame`` (a canvas shared
+    by frames of several sizes, so one compilation serves them all); pixels beyond it are
+    outside the image, exactly as beyond the border of a frame of that size.
     """
-    h, w = frame.shape[:2]
+    h, w = frame_extent(frame, frame_size)
     side = jnp.asarray(side).astype(jnp.int32)
     c = (side.astype(jnp.float32) + 1.0) / 2.0
     xmin = jnp.floor(center[0] - c + 0.5).astype(jnp.int32)
@@ -113,16 +117,32 @@ def crop_and_resize(frame: jnp.ndarray, center: jnp.ndarray, side: jnp.ndarray,
     return ((out + 2) >> 2).astype(jnp.uint8)
 
 
-def frame_mean_fill(frame: jnp.ndarray) -> jnp.ndarray:
+def frame_extent(frame: jnp.ndarray, frame_size: jnp.ndarray | None = None):
+    """(height, width) of the image in ``frame``: its shape, or ``frame_size`` on a canvas."""
+    if frame_size is None:
+        return frame.shape[0], frame.shape[1]
+    frame_size = jnp.asarray(frame_size, jnp.int32)
+    return frame_size[0], frame_size[1]
+
+
+def frame_mean_fill(frame: jnp.ndarray, frame_size: jnp.ndarray | None = None) -> jnp.ndarray:
     """Per-channel mean truncated to uint8, exactly (integer sums, no float rounding).
 
     Upstream stores the float64 mean into a uint8 array, i.e. truncates it. Integer sums in
     int32 are exact for frames up to 8.4 megapixels (3840x2160 fits); int32 rather than
-    uint32 because ONNX runtimes have no unsigned sum.
+    uint32 because ONNX runtimes have no unsigned sum. ``frame_size``: as in
+    :func:`crop_and_resize`, the mean of that top-left part alone.
     """
     n = frame.shape[0] * frame.shape[1]
     if n * 255 >= 2 ** 31:
         raise ValueError(f"frame of {frame.shape[1]}x{frame.shape[0]} pixels: the exact mean "
                          "colour needs at most 8.4 megapixels")
-    total = jnp.sum(frame.astype(jnp.int32), axis=(0, 1), dtype=jnp.int32)
+    pixels = frame.astype(jnp.int32)
+    if frame_size is not None:
+        h, w = frame_extent(frame, frame_size)
+        inside = ((jnp.arange(frame.shape[0]) < h)[:, None]
+                  & (jnp.arange(frame.shape[1]) < w)[None, :])
+        pixels = jnp.where(inside[..., None], pixels, 0)
+        n = h * w
+    total = jnp.sum(pixels, axis=(0, 1), dtype=jnp.int32)
     return (total // jnp.int32(n)).astype(jnp.uint8)

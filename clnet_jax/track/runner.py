@@ -92,56 +92,83 @@ class SequenceTracker:
         return video.track_frames(self, frames, box)
 
 
+def first_frame_sizes(seqs: list) -> tuple[dict, dict]:
+    """name -> (height, width) of each sequence's first frame, and name -> error for those
+    whose first frame does not load."""
+    sizes, errors = {}, {}
+    for s in seqs:
+        try:
+            sizes[s.name] = load_frame(s.frames[0], f"{s.name}/0").shape[:2]
+        except ValueError as e:
+            errors[s.name] = str(e)
+    return sizes, errors
+
+
 def size_groups(seqs: list) -> tuple[list[list], dict]:
     """The sequences grouped by the size of their first frame, in order of first
     appearance, and name -> error for those whose first frame does not load."""
-    errors, by_size = {}, defaultdict(list)
+    sizes, errors = first_frame_sizes(seqs)
+    by_size = defaultdict(list)
     for s in seqs:
-        try:
-            by_size[load_frame(s.frames[0], f"{s.name}/0").shape].append(s)
-        except ValueError as e:
-            errors[s.name] = str(e)
+        if s.name in sizes:
+            by_size[sizes[s.name]].append(s)
     return list(by_size.values()), errors
 
 
-def largest_group(seqs: list) -> int:
-    """The most sequences of one frame size: a batch larger than this is all padding."""
+def largest_group(seqs: list, canvas: bool = False) -> int:
+    """The most sequences tracked together (of one frame size, or all of them on a
+    canvas): a batch larger than this is all padding."""
+    if canvas:
+        return max(len(first_frame_sizes(seqs)[0]), 1)
     groups, _ = size_groups(seqs)
     return max((len(g) for g in groups), default=1)
 
 
 class BatchTracker:
-    """B sequences of one frame size at a time (``vmap`` of the same ``init``/``step``);
-    the sequences are grouped by frame size first (one compilation per size), sequences
-    that end or fail are masked out, and a short chunk is padded, so one compilation
-    serves every chunk of a size."""
+    """B sequences at a time (``vmap`` of the same ``init``/``step``); sequences that end
+    or fail are masked out, and a short chunk is padded, so one compilation serves every
+    chunk.
 
-    def __init__(self, cfg, params: dict, batch: int):
-        self.cfg, self.batch = cfg, batch
+    ``canvas`` False: the sequences are grouped by frame size first (one compilation per
+    size). True: every frame is placed in the top-left corner of a canvas as large as the
+    largest first frame of the call, and the tracker reads only the frame's own pixels
+    (``frame_size``: the crops, their padding and the box clipping are those of the frame
+    alone), so sequences of every size share chunks and one compilation. That suits
+    benchmarks of many frame sizes (OTB, VOT, real videos), where compiling per size costs
+    more than tracking; the copy into the canvas costs a canvas per sequence and frame.
+    """
+
+    def __init__(self, cfg, params: dict, batch: int, canvas: bool = False):
+        self.cfg, self.batch, self.canvas = cfg, batch, canvas
         fns = tracker_lib.make_tracker(cfg)
         self.prepare = fns.prepare
         self.params = fns.prepare(params)
-        self.init = jax.jit(jax.vmap(lambda p, f, b, lab: fns.init(p, f, b, None, lab),
-                                     in_axes=(None, 0, 0, 0)))
-        self.init_jax = jax.jit(jax.vmap(lambda p, f, b: fns.init(p, f, b),
-                                         in_axes=(None, 0, 0)))
-        self.step = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0)))
+        self.init = jax.jit(jax.vmap(lambda p, f, b, lab, n: fns.init(p, f, b, None, lab, n),
+                                     in_axes=(None, 0, 0, 0, 0)))
+        self.init_jax = jax.jit(jax.vmap(lambda p, f, b, n: fns.init(p, f, b, None, None, n),
+                                         in_axes=(None, 0, 0, 0)))
+        self.step = jax.jit(jax.vmap(fns.step, in_axes=(None, 0, 0, 0)))
 
     def run(self, seqs: list, params: dict | None = None, desc: str | None = None) -> dict:
         """name -> (boxes (N, 4), fps) or an error message. ``seqs`` have ``name``,
         ``frames`` (paths or encoded bytes) and ``gt`` (the first row is the initial box).
         ``params``: other weights of the same architecture, tracked with the programs
-        already compiled (weights are arguments, not constants). Sequences of several
-        frame sizes are tracked one size at a time; the results keep the order of
-        ``seqs``. ``desc``: a progress bar over the chunks, so named."""
+        already compiled (weights are arguments, not constants). The results keep the
+        order of ``seqs``. ``desc``: a progress bar over the chunks, so named."""
         params = self.params if params is None else self.prepare(params)
-        groups, found = size_groups(seqs)
+        if self.canvas:
+            sizes, found = first_frame_sizes(seqs)
+            groups = [[s for s in seqs if s.name in sizes]]
+            shape = tuple(max(v[i] for v in sizes.values()) for i in range(2)) if sizes else None
+        else:
+            groups, found = size_groups(seqs)
+            shape = None
         chunks = [g[i:i + self.batch] for g in groups for i in range(0, len(g), self.batch)]
         for chunk in tqdm(chunks, desc=desc, unit="chunk", disable=desc is None):
-            found.update(self._run_chunk(chunk, params))
+            found.update(self._run_chunk(chunk, params, shape))
         return {s.name: found[s.name] for s in seqs if s.name in found}
 
-    def _run_chunk(self, chunk, params):
+    def _run_chunk(self, chunk, params, canvas):
         b = self.batch
         real = len(chunk)
         chunk = chunk + [chunk[0]] * (b - real)  # fixed B: one compilation
@@ -160,34 +187,43 @@ class BatchTracker:
             first.append(f0)
         if not alive.any():
             return out
-        shape = next(f.shape for f, a in zip(first, alive) if a)
-        # run() groups by frame size: only sequences whose first frame failed lack one
-        first = [np.zeros(shape, np.uint8) if f is None else f for f in first]
+        live = next(f for f, a in zip(first, alive) if a)
+        first = [live if f is None else f for f in first]
+        sizes = np.asarray([f.shape[:2] for f in first], np.int32)
+        # without a canvas run() groups by frame size: every live first frame has this one
+        buf = np.zeros((b, *(canvas or live.shape[:2]), 3), np.uint8)
+
+        def put(j, frame):
+            buf[j, :frame.shape[0], :frame.shape[1]] = frame
+
+        for j, f in enumerate(first):
+            put(j, f)
         boxes0 = np.stack([s.gt[0] for s in chunk]).astype(np.float32)
         boxes0 = np.where(alive[:, None], boxes0, boxes0[np.argmax(alive)])
         labels = host_labels(self.cfg, boxes0)
         t0 = time.perf_counter()
         if labels is None:
-            state = self.init_jax(params, np.stack(first), boxes0)
+            state = self.init_jax(params, buf, boxes0, sizes)
         else:
-            state = self.init(params, np.stack(first), boxes0, labels)
+            state = self.init(params, buf, boxes0, labels, sizes)
+        # the programs may read buf in place (no copy on the CPU) and run asynchronously:
+        # buf is written again only once the program reading it has finished
+        jax.block_until_ready(state)
         results = [[s.gt[0]] for s in chunk]
         length = max(len(s.frames) for s in chunk[:real])
-        last = list(first)
         for t in range(1, length):
-            frames = []
             for j, s in enumerate(chunk):
                 if alive[j] and t < len(s.frames):
                     try:
-                        last[j] = load_frame(s.frames[t], f"{s.name}/{t}")
-                        if last[j].shape != shape:
+                        frame = load_frame(s.frames[t], f"{s.name}/{t}")
+                        if frame.shape != first[j].shape:
                             raise FrameError(f"{s.name}/{t}: frame size changed")
+                        put(j, frame)  # an ended or failed sequence keeps its last frame
                     except ValueError as e:
                         alive[j] = False
                         out[s.name] = str(e)
-                frames.append(last[j])
-            state, box, _ = self.step(params, state, np.stack(frames))
-            box = np.asarray(box, np.float64)
+            state, box, _ = self.step(params, state, buf, sizes)
+            box = np.asarray(box, np.float64)  # waits for the step: buf is free again
             for j, s in enumerate(chunk[:real]):
                 if alive[j] and t < len(s.frames):
                     results[j].append(box[j])

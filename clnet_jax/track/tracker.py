@@ -32,7 +32,7 @@ from clnet_jax.model import anchors as anchors_lib
 from clnet_jax.model import decode, winograd
 from clnet_jax.model import siamrpn as model_lib
 from clnet_jax.model import targets as targets_lib
-from clnet_jax.track.crop import crop_and_resize, frame_mean_fill
+from clnet_jax.track.crop import crop_and_resize, frame_extent, frame_mean_fill
 
 Array = jnp.ndarray
 
@@ -126,11 +126,11 @@ def search_hidden(spec: Spec, params: dict, kernels, crop: Array):
 
 
 def template_kernels(spec: Spec, params: dict, frame: Array, center: Array, size: Array,
-                     fill: Array):
+                     fill: Array, frame_size: Array | None = None):
     """The template crop (side rounded, as pysot's ``init``) through the template branch."""
     t = spec.cfg.track
     s_z = jnp.round(geometry.context_side(size[0], size[1], t.context_amount))
-    z = crop_and_resize(frame, center, s_z, t.exemplar_size, fill)
+    z = crop_and_resize(frame, center, s_z, t.exemplar_size, fill, frame_size)
     return spec.net.apply(params["model"], z[None], method=spec.net.template_kernels)
 
 
@@ -159,13 +159,14 @@ def generate_heads(spec: Spec, params: dict, hidden, masks, tgt, ok: Array):
 
 
 def first_frame_samples(spec: Spec, params: dict, frame: Array, center: Array, size: Array,
-                        fill: Array, kernels, key: Array, labels: Array | None):
+                        fill: Array, kernels, key: Array, labels: Array | None,
+                        frame_size: Array | None = None):
     """The first search crop's hidden maps and adaptation samples:
     ((hidden, masks, targets), whether any anchor is positive)."""
     t = spec.cfg.track
     side, scale_z = search_region(spec, size)
-    hidden = search_hidden(spec, params, kernels,
-                           crop_and_resize(frame, center, side, t.instance_size, fill))
+    hidden = search_hidden(spec, params, kernels, crop_and_resize(
+        frame, center, side, t.instance_size, fill, frame_size))
     box = geometry.centred_box(size, scale_z, t.instance_size)
     if labels is None:
         labels = clnet_lib.first_frame_labels(key, spec.crop_anchors, box)
@@ -188,22 +189,24 @@ def no_readapt(samples) -> Readapt:
 # --------------------------------------------------------------------------- init
 
 def init(spec: Spec, params: dict, frame: Array, box: Array, key: Array | None = None,
-         labels: Array | None = None) -> TrackState:
+         labels: Array | None = None, frame_size: Array | None = None) -> TrackState:
     """First frame: template kernels and, for variants that adapt, the adapted heads.
 
     ``labels`` (A, S, S) overrides the first-frame anchor sampler (e.g. the official NumPy
     one); otherwise ``key`` (default: from ``clnet.seed``) seeds the jit-able sampler.
+    ``frame_size`` (2,) (height, width): the image is that top-left part of ``frame``, a
+    canvas (crop.crop_and_resize); ``step`` then takes the same ``frame_size``.
     """
     params = cast(spec, params)
     box = jnp.asarray(box, spec.dtype)
     center, size = box[:2] + (box[2:] - 1) / 2, box[2:]
-    fill = frame_mean_fill(frame)
-    kernels = template_kernels(spec, params, frame, center, size, fill)
+    fill = frame_mean_fill(frame, frame_size)
+    kernels = template_kernels(spec, params, frame, center, size, fill, frame_size)
     if key is None:
         with jax.ensure_compile_time_eval():  # a constant: its draws are constants too
             key = jax.random.key(spec.cfg.clnet.seed)
     sample = functools.partial(first_frame_samples, spec, params, frame, center, size, fill,
-                               kernels, key, labels)
+                               kernels, key, labels, frame_size)
     heads, adjusted = params["heads"], jnp.zeros((), bool)
     if spec.adapts:
         samples, ok = sample()
@@ -236,10 +239,11 @@ def smooth(spec: Spec, center: Array, size: Array, bbox: Array, lr: Array
     return center + bbox[:2], size * (1 - lr) + bbox[2:] * lr
 
 
-def clip(spec: Spec, center: Array, size: Array, frame_shape) -> tuple[Array, Array]:
-    """pysot's ``_bbox_clip``: the centre inside the frame, the size in [10, frame]."""
-    h, w = frame_shape[:2]
-    limit = jnp.array([w, h], spec.dtype)
+def clip(spec: Spec, center: Array, size: Array, extent) -> tuple[Array, Array]:
+    """pysot's ``_bbox_clip``: the centre inside the frame, the size in [10, frame];
+    ``extent`` = (height, width)."""
+    h, w = extent
+    limit = jnp.stack([jnp.asarray(w, spec.dtype), jnp.asarray(h, spec.dtype)])
     return jnp.clip(center, 0.0, limit), jnp.clip(size, 10.0, limit)
 
 
@@ -274,14 +278,15 @@ def readapted(spec: Spec, params: dict, state: TrackState, hidden, pred_box: Arr
     return jax.lax.cond(due & ok, redo, lambda _: (state.heads, jnp.zeros((), bool)), None)
 
 
-def step(spec: Spec, params: dict, state: TrackState, frame: Array
-         ) -> tuple[TrackState, Array, Array]:
+def step(spec: Spec, params: dict, state: TrackState, frame: Array,
+         frame_size: Array | None = None) -> tuple[TrackState, Array, Array]:
     """One frame: (new state, box x,y,w,h, score). A frame where nothing finite is left
-    keeps the previous state, scores 0 and is counted in ``nonfinite``: never a NaN box."""
+    keeps the previous state, scores 0 and is counted in ``nonfinite``: never a NaN box.
+    ``frame_size``: as in :func:`init`."""
     params = cast(spec, params)
     t, g = spec.cfg.track, spec.geometry
     side, scale_z = search_region(spec, state.size)
-    crop = crop_and_resize(frame, state.center, side, t.instance_size, state.fill)
+    crop = crop_and_resize(frame, state.center, side, t.instance_size, state.fill, frame_size)
     hidden = search_hidden(spec, params, state.kernels, crop)
     cls, loc = model_lib.rpn_outputs(state.heads, hidden)
     score = decode.scores_from_cls(cls[0], g.num_anchors)
@@ -291,7 +296,7 @@ def step(spec: Spec, params: dict, state: TrackState, frame: Array
     bbox = pred[best] / scale_z
     lr = penalty[best] * score[best] * t.lr
     center, size = smooth(spec, state.center, state.size, bbox, lr)
-    center, size = clip(spec, center, size, frame.shape)
+    center, size = clip(spec, center, size, frame_extent(frame, frame_size))
     ok = (jnp.isfinite(pscore[best]) & jnp.all(jnp.isfinite(center))
           & jnp.all(jnp.isfinite(size)))
     center = jnp.where(ok, center, state.center)
@@ -363,8 +368,8 @@ def _merge(a: dict, b: dict) -> dict:
 
 class Tracker(NamedTuple):
     """The pure functions with one config's spec bound (not jitted)."""
-    init: Callable             # (params, frame, box, key=None, labels=None) -> TrackState
-    step: Callable             # (params, state, frame) -> (state, box, score)
+    init: Callable             # (params, frame, box, key=None, labels=None, frame_size=None)
+    step: Callable             # (params, state, frame, frame_size=None) -> (state, box, score)
     search_hidden: Callable    # (params, kernels, crop) -> hidden maps
     prepare: Callable          # params -> inference params (once, at load)
     spec: Spec

@@ -91,3 +91,29 @@ def test_mean_fill_truncates_like_numpy_uint8_assignment():
     ref = np.zeros(3, np.uint8)
     ref[:] = np.mean(im, axis=(0, 1))
     np.testing.assert_array_equal(np.asarray(frame_mean_fill(jnp.asarray(im))), ref)
+
+
+def test_crop_and_mean_on_a_canvas_equal_those_of_the_frame_alone():
+    """A frame in the top-left corner of a larger canvas, whose other pixels hold noise,
+    with ``frame_size``: crops (inside, across every border, wholly off the frame) and the
+    mean colour are bit-identical to those of the frame itself, under jit and vmap, so that
+    frames of several sizes can share one compilation."""
+    rng = np.random.default_rng(4)
+    canvas = rng.integers(0, 256, (2, 200, 260, 3), dtype=np.uint8)
+    frames = [rng.integers(0, 256, (90, 120, 3), dtype=np.uint8),
+              rng.integers(0, 256, (171, 64, 3), dtype=np.uint8)]
+    for j, f in enumerate(frames):
+        canvas[j, :f.shape[0], :f.shape[1]] = f
+    sizes = jnp.asarray([f.shape[:2] for f in frames], jnp.int32)
+    fills = jax.jit(jax.vmap(frame_mean_fill))(jnp.asarray(canvas), sizes)
+    crop = jax.jit(jax.vmap(crop_and_resize, in_axes=(0, 0, 0, None, 0, 0)), static_argnums=3)
+    cases = [([10.0, 20.0], 50), ([60.5, 45.2], 131), ([119.0, 170.0], 400), ([-300.0, 5.0], 90),
+             ([63.0, 160.0], 33)]
+    for center, side in cases:
+        ours = crop(jnp.asarray(canvas), jnp.asarray([center, center], jnp.float32),
+                    jnp.asarray([side, side]), 127, fills, sizes)
+        for j, f in enumerate(frames):
+            np.testing.assert_array_equal(np.asarray(fills[j]), np.asarray(frame_mean_fill(f)))
+            alone = crop_and_resize(jnp.asarray(f), jnp.asarray(center, jnp.float32), side, 127,
+                                    frame_mean_fill(jnp.asarray(f)))
+            np.testing.assert_array_equal(np.asarray(ours[j]), np.asarray(alone))

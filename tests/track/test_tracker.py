@@ -87,6 +87,36 @@ def test_batch_tracker_groups_mixed_frame_sizes_and_keeps_the_order(tiny_params,
         np.testing.assert_array_equal(out[name][0], alone[name][0])
 
 
+def test_batch_tracker_on_a_canvas_tracks_every_size_as_alone(tiny_params, synthetic_video):
+    """canvas=True: sequences of three frame sizes (one larger than the others in both
+    directions, so the canvas is not any one of them) share chunks and one compilation of
+    ``step``, and each gets the boxes the per-size grouping gives it: the canvas changes
+    nothing the tracker sees. A frame that changes size is still refused."""
+    import types
+
+    import cv2
+    frames, gt = synthetic_video
+    enc = lambda fs: [cv2.imencode(".png", f)[1].tobytes() for f in fs]
+    seq = lambda name, fs, box: types.SimpleNamespace(name=name, frames=fs, gt=np.asarray([box]))
+    tall = [np.concatenate([f, f[:40]], 0) for f in frames[:6]]
+    a = seq("a", enc(frames[:6]), gt[0])
+    b = seq("b", enc([cv2.resize(f, None, fx=0.75, fy=0.75) for f in frames[:4]]), gt[0] * 0.75)
+    c = seq("c", enc(tall), gt[0] + [4, 2, 0, 0])
+    d = seq("d", enc([cv2.resize(f, None, fx=1.25, fy=0.8) for f in frames[:5]]),
+            gt[0] * [1.25, 0.8, 1.25, 0.8])
+    grown = seq("grown", a.frames[:2] + c.frames[2:4], gt[0])
+    cfg = config("siamrpn_tiny")
+    canvas = runner.BatchTracker(cfg, tiny_params, 3, canvas=True)
+    out = canvas.run([a, b, grown, c, d])
+    assert list(out) == ["a", "b", "grown", "c", "d"]
+    assert isinstance(out["grown"], str) and "frame size changed" in out["grown"]
+    assert canvas.step._cache_size() == 1
+    per_size = runner.BatchTracker(cfg, tiny_params, 3).run([a, b, c, d])
+    for name in "abcd":
+        assert out[name][0].shape == per_size[name][0].shape
+        np.testing.assert_array_equal(out[name][0], per_size[name][0])
+
+
 @pytest.mark.parametrize("box", [[10, 10, 0, 20], [10, 10, 20, -3], [np.nan, 1, 2, 3],
                                  [5000, 5000, 20, 20], [-100, 10, 50, 20], [1, 2, 3]])
 def test_bad_initial_boxes_raise_value_error(tiny_params, synthetic_video, box):
