@@ -114,9 +114,17 @@ def their_grads(args, batch_file: str, epoch: int, float64: bool) -> tuple[float
                               f"--pysot={args.pysot}", f"--weights={args.weights}",
                               f"--pairs={args.pairs}", f"--threads={args.threads}",
                               *(["--float64"] if float64 else [])], tvp.child_env())
-        tree, _, unmapped = convert.convert_state_dict(dict(np.load(npz)))
-    assert not unmapped, unmapped
-    return info["loss"], flat({"model": tree["model"]["params"], "heads": tree["heads"]})
+        raw = dict(np.load(npz))
+    # the converter writes float32 (weights are): a float64 gradient goes through it as a
+    # float32 head and its float32 remainder, added back in float64 (the layout moves are exact)
+    hi = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in raw.items()}
+    lo = {k: (v - hi[k]).astype(np.float32) if v.dtype.kind == "f" else v for k, v in raw.items()}
+    trees = []
+    for part in (hi, lo):
+        tree, _, unmapped = convert.convert_state_dict(part)
+        assert not unmapped, unmapped
+        trees.append(flat({"model": tree["model"]["params"], "heads": tree["heads"]}))
+    return info["loss"], {k: trees[0][k] + trees[1][k] for k in trees[0]}
 
 
 def part_of(path: str) -> str:

@@ -1,6 +1,7 @@
 """The benchmark helpers that turn timings into figures (the timings themselves are not tested)."""
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from benchmarks import common
@@ -102,3 +103,29 @@ def test_train_step_profile_attributes_the_executed_operations(tmp_path):
     assert tsp.part_of("jit(step)/transpose(jvp(SiamRPN))/SiamRPN.search_hidden/neck/x") == "neck"
     assert tsp.part_of("jit(step)/SiamRPN.template_kernels/rpn_2_cls/conv_kernel/c") == "heads"
     assert tsp.part_of("jit(step)/optax/sgd/mul") == "rest"
+
+
+def test_train_grads_differences_skip_frozen_and_vanishing_leaves():
+    """The gradient comparison against pysot: per network part, the largest difference
+    relative to each leaf's largest reference gradient; leaves pysot does not train (zero)
+    are left out, and leaves that vanish in exact arithmetic (below 1e-4 of the largest
+    gradient) are listed apart instead of dividing rounding noise by itself."""
+    from benchmarks import train_grads_vs_pysot as tg
+    ref = {"['model']['backbone']['layer3_0']['conv1']['conv']['kernel']": np.array([2.0, -4.0]),
+           "['model']['backbone']['layer1_0']['conv1']['conv']['kernel']": np.zeros(2),
+           "['model']['neck_2']['bn']['bias']": np.array([3e-9, -1e-9]),
+           "['model']['rpn_2_cls']['head0']['bn']['scale']": np.array([0.5, 0.25]),
+           "['heads']['cls_weight']": np.array([1.0, 1.0, 1.0])}
+    got = {"['model']['backbone']['layer3_0']['conv1']['conv']['kernel']": np.array([2.0, -3.6]),
+           "['model']['backbone']['layer1_0']['conv1']['conv']['kernel']": np.array([7.0, 7.0]),
+           "['model']['neck_2']['bn']['bias']": np.array([-5e-9, 2e-9]),
+           "['model']['rpn_2_cls']['head0']['bn']['scale']": np.array([0.5, 0.2505]),
+           "['heads']['cls_weight']": np.array([1.0, 1.0, 1.0])}
+    d = tg.differences(got, ref)
+    assert set(d["parts"]) == {"layer3", "rpn", "heads"}
+    assert d["parts"]["layer3"] == {"leaves": 1, "max_rel": pytest.approx(0.1)}
+    assert d["parts"]["rpn"]["max_rel"] == pytest.approx(1e-3)
+    assert d["parts"]["heads"]["max_rel"] == 0.0
+    assert d["vanishing_leaves"] == ["['model']['neck_2']['bn']['bias']"]
+    assert d["worst_leaf"].endswith("['layer3_0']['conv1']['conv']['kernel']")
+    assert d["max_rel"] == pytest.approx(0.1)

@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from clnet_jax.model import norm, ops, winograd
+from clnet_jax.model import ops, winograd
 from clnet_jax.model.conv import Conv
 from clnet_jax.model.xcorr import xcorr_depthwise
 
@@ -32,8 +32,7 @@ class BatchNorm(nn.Module):
     average with torch's momentum 0.1 (Flax's own BatchNorm keeps the biased one, which the
     golden running statistics tell apart). With ``axis_name`` the batch moments are averaged
     over that mapped axis (synchronised BN: equal to one device holding the whole batch).
-    Variables are named like Flax's (params scale/bias, batch_stats mean/var). On batch
-    statistics the gradient is the closed form of ``model/norm.py`` (two passes).
+    Variables are named like Flax's (params scale/bias, batch_stats mean/var).
     """
     axis_name: str | None = None
     momentum: float = 0.1
@@ -49,16 +48,22 @@ class BatchNorm(nn.Module):
         dtype = x.dtype
         x = x.astype(jnp.promote_types(dtype, jnp.float32))  # statistics in >= float32
         if not train:
-            y = (x - ra_mean.value) * (jax.lax.rsqrt(ra_var.value + self.epsilon) * scale) + bias
+            mean, var = ra_mean.value, ra_var.value
         else:
-            y, mean, var = norm.batch_norm(x, scale, bias, self.epsilon, self.axis_name)
+            axes = tuple(range(x.ndim - 1))
+            n = math.prod(x.shape[:-1])
+            mean = jnp.mean(x, axes)
+            if self.axis_name is not None:
+                mean = jax.lax.pmean(mean, self.axis_name)
+                n = n * jax.lax.psum(1, self.axis_name)
+            var = jnp.mean(jnp.square(x - mean), axes)
+            if self.axis_name is not None:
+                var = jax.lax.pmean(var, self.axis_name)
             if not self.is_initializing():
-                n = math.prod(x.shape[:-1])
-                if self.axis_name is not None:
-                    n = n * jax.lax.psum(1, self.axis_name)
                 m = self.momentum
                 ra_mean.value = (1 - m) * ra_mean.value + m * mean
                 ra_var.value = (1 - m) * ra_var.value + m * var * (n / jnp.maximum(n - 1, 1))
+        y = (x - mean) * (jax.lax.rsqrt(var + self.epsilon) * scale) + bias
         return y.astype(dtype) if dtype == jnp.bfloat16 else y
 
 
