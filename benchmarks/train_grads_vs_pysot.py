@@ -21,6 +21,7 @@ shows that side's rounding. The backward pass through BN on batch statistics of 
 amplifies rounding, so float32 gradients of the two sides differ by as much as each differs
 from the float64 one (percents in the trainable backbone layers); a comparison in float32
 alone cannot tell a difference in the maths from that.
+
 Prints a table and writes JSON.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ from benchmarks import train_vs_pysot as tvp  # noqa: E402
 
 
 def pysot_grads(args, batch: dict, epoch: int, out: str) -> dict:
-    """pysot's loss and gradients (``out``, .npz by state-dict name; buffers as they are)."""
+    """pysot's loss; its gradients go to ``out`` (.npz by state-dict name, zero for the
+    parameters it does not train in the phase; buffers as they are, for the converter)."""
     import torch
     torch.set_num_threads(args.threads)
     cfg, model_builder = tvp._pysot(args.pysot, False)
@@ -59,10 +61,9 @@ def pysot_grads(args, batch: dict, epoch: int, out: str) -> dict:
     loss.backward()
     grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)).numpy()
              for k, p in model.named_parameters()}
-    trained = sorted(k for k, p in model.named_parameters() if p.grad is not None)
     buffers = {k: b.numpy() for k, b in model.named_buffers()}
     np.savez(out, **grads, **buffers)
-    return {"loss": float(loss), "trained": trained}
+    return {"loss": float(loss)}
 
 
 def our_grads(args, batch: dict, epoch: int, float64: bool) -> tuple[float, dict]:
