@@ -170,21 +170,27 @@ def main() -> None:
                     help="comma-separated Winograd tiles to run side by side (2: F(2x2,3x3), "
                          "4: F(4x4,3x3)); default: the config's")
     ap.add_argument("--winograd_tile", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--side", default=None, choices=["pysot", "jax"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", default=None, choices=["pysot", "jax", "weights"],
+                    help=argparse.SUPPRESS)
     ap.add_argument("--python_torch", default=sys.executable,
                     help="the Python that runs pysot (one with torch and yacs; default this one)")
     ap.add_argument("--out", default="results/bench/vs_pysot.json")
     args = ap.parse_args()
-    if args.side:  # a child: one tracker, JSON on the last line
-        print(json.dumps(run_side(args.side, args)))
-        return
-    from benchmarks import common
-    if not os.path.isfile(args.weights):
+    if args.side == "weights":  # in the Python that has torch
         import torch
         model_builder, tracker_cls = _pysot(args.pysot)
         frames, gt = _frames(args.seq)
         os.makedirs(os.path.dirname(args.weights) or ".", exist_ok=True)
         torch.save(calibrated_weights(model_builder, tracker_cls, frames, gt), args.weights)
+        return
+    if args.side:  # a child: one tracker, JSON on the last line
+        print(json.dumps(run_side(args.side, args)))
+        return
+    from benchmarks import common
+    if not os.path.isfile(args.weights):
+        subprocess.run([args.python_torch, os.path.abspath(__file__), "--side=weights",
+                        f"--pysot={args.pysot}", f"--weights={args.weights}",
+                        f"--seq={args.seq}"], check=True)
 
     def child(side: str, tile: int = 0) -> dict:
         # each tracker in its own process: torch's OpenMP threads and XLA's thread pool
