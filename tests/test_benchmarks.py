@@ -129,3 +129,29 @@ def test_train_grads_differences_skip_frozen_and_vanishing_leaves():
     assert d["vanishing_leaves"] == ["['model']['neck_2']['bn']['bias']"]
     assert d["worst_leaf"].endswith("['layer3_0']['conv1']['conv']['kernel']")
     assert d["max_rel"] == pytest.approx(0.1)
+
+
+def test_synthetic_on_real_reads_built_bases_and_never_trains(tmp_path):
+    """``synthetic_on_real`` scores the bases a testbed has built and nothing else: a seed
+    without a finished base gives None and leaves the cache untouched; a finished one (its
+    wall time beside its weights) is read back as saved."""
+    import json
+    import os
+
+    from benchmarks import synthetic_on_real as sor
+    from clnet_jax import config as config_lib
+    from clnet_jax.experiments import cache
+    from clnet_jax.io import checkpoint
+    from clnet_jax.model import siamrpn
+    cfg = config_lib.from_file("ablation:quick", {"ablation.bases_dir": str(tmp_path)})
+    assert sor.cached_base(cfg, 0) is None
+    assert not any(tmp_path.iterdir())
+    params = jax.device_get(siamrpn.init_params(cfg, jax.random.key(3)))
+    work = cache.base_dir(cfg, 1)
+    checkpoint.save(os.path.join(work, "weights"), params, config_lib.arch_from_config(cfg))
+    assert sor.cached_base(cfg, 1) is None  # weights without a wall time: not finished
+    with open(cache.wall_path(work), "w") as f:
+        json.dump(1.0, f)
+    got = sor.cached_base(cfg, 1)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(a, b)
