@@ -52,12 +52,7 @@ def pysot_grads(args, batch: dict, epoch: int, out: str) -> dict:
     dtype = torch.float64 if args.float64 else torch.float32  # --float64: the reference
     model = model.to(dtype).train()
     tvp.pysot_optimizer(model, cfg, epoch)  # requires_grad and BN modes of the phase
-    nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a[:, 0].transpose(0, 3, 1, 2))).to(dtype)
-    data = {"template": nchw(batch["template"]), "search": nchw(batch["search"]),
-            "label_cls": torch.from_numpy(batch["label_cls"]).long(),
-            "label_loc": torch.from_numpy(batch["label_loc"]).to(dtype),
-            "label_loc_weight": torch.from_numpy(batch["label_loc_weight"]).to(dtype)}
-    loss = model(data)["total_loss"]
+    loss = model(tvp.torch_batch(batch, "cpu", dtype))["total_loss"]
     loss.backward()
     grads = {k: (p.grad if p.grad is not None else torch.zeros_like(p)).numpy()
              for k, p in model.named_parameters()}

@@ -95,6 +95,19 @@ def pysot_optimizer(model, cfg, epoch: int):
                            weight_decay=cfg.TRAIN.WEIGHT_DECAY)
 
 
+def torch_batch(batch: dict, dev: str = "cpu", dtype=None) -> dict:
+    """The batch as pysot's ``ModelBuilder`` takes it: NCHW crops, labels, in ``dtype``
+    (default float32) on ``dev``."""
+    import torch
+    dtype = dtype or torch.float32
+    nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a[:, 0].transpose(0, 3, 1, 2)))
+    return {"template": nchw(batch["template"]).to(dev, dtype),
+            "search": nchw(batch["search"]).to(dev, dtype),
+            "label_cls": torch.from_numpy(batch["label_cls"]).long().to(dev),
+            "label_loc": torch.from_numpy(batch["label_loc"]).to(dev, dtype),
+            "label_loc_weight": torch.from_numpy(batch["label_loc_weight"]).to(dev, dtype)}
+
+
 def pysot_step(args, batch: dict, epoch: int):
     """pysot's training step on ``batch`` at ``epoch`` (``step()``, then ``sync()`` before a
     clock is read), the loss of the weights before any step and ``forward()``, that loss
@@ -108,12 +121,7 @@ def pysot_step(args, batch: dict, epoch: int):
     dev = "cuda" if cuda else "cpu"
     model = model.to(dev).train()
     opt = pysot_optimizer(model, cfg, epoch)
-    nchw = lambda a: torch.from_numpy(np.ascontiguousarray(
-        a[:, 0].transpose(0, 3, 1, 2))).float().to(dev)
-    data = {"template": nchw(batch["template"]), "search": nchw(batch["search"]),
-            "label_cls": torch.from_numpy(batch["label_cls"]).long().to(dev),
-            "label_loc": torch.from_numpy(batch["label_loc"]).float().to(dev),
-            "label_loc_weight": torch.from_numpy(batch["label_loc_weight"]).float().to(dev)}
+    data = torch_batch(batch, dev)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     def forward():
