@@ -10,8 +10,10 @@ Every seed whose base the synthetic testbed has built (``clnet-ablation --config
 and scored exactly as ``ablation:real`` scores its own BT row (its tracking config and
 batched evaluation; frames 2.. where the target is present). Where ``--real_bases_dir``
 holds ``ablation:real``'s base of the same seed, that base is scored too, with the paired
-difference synthetic − real over seeds × videos and its bootstrap CI. Bases that are not
-built are reported missing, never trained here. Prints a table and writes JSON.
+difference synthetic − real over seeds × videos and its bootstrap CI. ``--compare DIR``
+scores one more weights folder the same way (e.g. ``runs/real/base/weights`` of
+``clnet-train --config real``) and pairs every synthetic seed with it per video. Bases that
+are not built are reported missing, never trained here. Prints a table and writes JSON.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from benchmarks import common  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
 from clnet_jax.evaluate import scoring  # noqa: E402
 from clnet_jax.experiments import ablation, cache  # noqa: E402
+from clnet_jax.model import weights as weights_lib  # noqa: E402
 
 
 def cached_base(cfg, seed: int) -> dict | None:
@@ -49,6 +52,8 @@ def main() -> None:
     ap.add_argument("--bases_dir", default="runs/bases", help="the synthetic testbed's cache")
     ap.add_argument("--real_bases_dir", default="runs/bases_real",
                     help="ablation:real's cache (optional: its bases are compared where built)")
+    ap.add_argument("--compare", default=None,
+                    help="a weights folder of the same architecture, paired with every seed")
     ap.add_argument("--out", default="results/bench/synthetic_on_real.json")
     args = ap.parse_args()
     cfg_syn = config_lib.from_file("ablation", {"ablation.bases_dir": args.bases_dir})
@@ -77,17 +82,26 @@ def main() -> None:
     result = {"seeds": list(per_seed), "missing_seeds": missing, "videos": names,
               "per_seed": per_seed,
               "synthetic_success_auc": float(auc("synthetic").mean())}
-    paired = [s for s in per_seed if "real" in per_seed[s]]
-    if paired:
+    def paired(key: str, seeds: list, other) -> None:
+        """synthetic − other over seeds × videos (``other(seed)``: its summary)."""
         diff = np.array([[per_seed[s]["synthetic"]["per_sequence_auc"][n]
-                          - per_seed[s]["real"]["per_sequence_auc"][n] for n in names]
-                         for s in paired])
+                          - other(s)["per_sequence_auc"][n] for n in names] for s in seeds])
         mean, lo, hi = scoring.paired_bootstrap(diff)
-        result["synthetic_minus_real"] = {"seeds": paired, "mean": mean, "ci95": [lo, hi],
-                                          "verdict": scoring.verdict((mean, lo, hi))}
-        print(f"synthetic - real base, success AUC over {len(paired)} seeds x {len(names)} "
+        result[key] = {"seeds": seeds, "mean": mean, "ci95": [lo, hi],
+                       "synthetic_wins": int((diff > 0).sum()), "pairs": int(diff.size),
+                       "verdict": scoring.verdict((mean, lo, hi))}
+        print(f"{key.replace('_', ' ')}, success AUC over {len(seeds)} seeds x {len(names)} "
               f"videos: {100 * mean:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]: "
               f"{scoring.verdict((mean, lo, hi))}")
+
+    with_real = [s for s in per_seed if "real" in per_seed[s]]
+    if with_real:
+        paired("synthetic_minus_real", with_real, lambda s: per_seed[s]["real"])
+    if args.compare:
+        result["compare"] = {"weights": args.compare, **score(
+            cfg_real, weights_lib.load(args.compare)[0], seqs)}
+        print(f"{args.compare}: {100 * result['compare']['success_auc']:.1f} % success AUC")
+        paired("synthetic_minus_compare", list(per_seed), lambda s: result["compare"])
     print(f"synthetic bases on the {len(names)} real test videos: "
           f"{100 * result['synthetic_success_auc']:.1f} % success AUC over seeds {list(per_seed)}"
           + (f" (not built: seeds {missing})" if missing else ""))
