@@ -77,11 +77,11 @@ def main() -> None:
                          f"{list(cfg_syn.ablation.seeds)}): run clnet-ablation --config ablation --bases")
     print(common.table(rows, sorted({k for r in rows for k in r}, key=lambda k: k != "seed")))
     names = [s.name for s in seqs]
-    auc = lambda kind: np.array([[per_seed[s][kind]["per_sequence_auc"][n] for n in names]
-                                 for s in per_seed if kind in per_seed[s]])
     result = {"seeds": list(per_seed), "missing_seeds": missing, "videos": names,
               "per_seed": per_seed,
-              "synthetic_success_auc": float(auc("synthetic").mean())}
+              "synthetic_success_auc": float(np.mean([per_seed[s]["synthetic"]["per_sequence_auc"][n]
+                                                      for s in per_seed for n in names]))}
+
     def paired(key: str, seeds: list, other) -> None:
         """synthetic − other over seeds × videos (``other(seed)``: its summary)."""
         diff = np.array([[per_seed[s]["synthetic"]["per_sequence_auc"][n]

@@ -65,31 +65,10 @@ def our_grads(args, batch: dict, epoch: int, float64: bool) -> tuple[float, dict
     """Our loss and ``jax.grad`` of it (a flat dict by leaf path, the converted weights'
     layout); ``float64``: everything in float64, XLA's convolutions (no Winograd)."""
     import jax
-
-    from clnet_jax import config as config_lib
-    from clnet_jax.io import convert, pth
-    from clnet_jax.model import siamrpn as model_lib
-    from clnet_jax.model import targets as targets_lib
-    from clnet_jax.train import step as ts
-    dtype = "float64" if float64 else "float32"
     with jax.enable_x64(float64):
-        cfg = config_lib.from_file("siamrpn_r50", {
-            "train.base.groups_per_batch": args.pairs, "train.base.pairs_per_group": 1,
-            "train.winograd": "off" if float64 else args.winograd})
-        tree, _, unmapped = convert.convert_state_dict(
-            pth.flatten_state_dict(pth.load_pth(args.weights)))
-        assert not unmapped, unmapped
-        params = jax.tree.map(
-            lambda a: jax.numpy.asarray(a, dtype if a.dtype.kind == "f" else None), tree)
-        layers = ts.backbone_train_layers(cfg, epoch * cfg.train.steps_per_epoch)
-        net = model_lib.model_from_config(cfg.model, None, dtype, ts.winograd_min_channels(cfg))
-        group = {k: batch[k][:, 0] for k in ("template", "search")}
-        tg = targets_lib.Targets(batch["label_cls"].astype(np.int32),
-                                 batch["label_loc"].astype(dtype),
-                                 batch["label_loc_weight"].astype(dtype))
-        trainable = {"model": params["model"]["params"], "heads": params["heads"]}
-        loss_fn = lambda tr: ts.base_group_loss(cfg, net, tr, params["model"]["batch_stats"],
-                                                group, tg, True, layers)[0]
+        _, _, loss_fn, trainable = tvp.ours_loss(
+            args, batch, epoch, "float64" if float64 else "float32",
+            "off" if float64 else args.winograd)
         loss, grads = jax.jit(jax.value_and_grad(loss_fn))(trainable)
         return float(loss), flat(grads)
 
@@ -149,8 +128,9 @@ def differences(got: dict, ref: dict) -> dict:
             vanishing.append(name)
             continue
         rel = float(np.abs(g - r).max()) / scale
-        parts[part_of(name)]["leaves"] += 1
-        parts[part_of(name)]["max_rel"] = max(parts[part_of(name)]["max_rel"], rel)
+        part = parts[part_of(name)]
+        part["leaves"] += 1
+        part["max_rel"] = max(part["max_rel"], rel)
         worst = max(worst, (rel, name))
     return {"max_rel": worst[0], "worst_leaf": worst[1], "parts": dict(parts),
             "vanishing_leaves": vanishing}

@@ -173,6 +173,39 @@ def run_pysot(args, batch: dict, epoch: int) -> dict:
     return {"first_loss": first, "pairs_per_s": args.pairs / step_s}
 
 
+def ours_loss(args, batch: dict, epoch: int, dtype: str, winograd: str):
+    """(config, weights, ``loss(trainable)``, trainable): our base-stage loss, jitted, on the
+    converted weights and the batch, in the phase of ``epoch``. ``dtype``: the compute
+    dtype; 'float64' casts the weights and targets too (call it under ``jax.enable_x64``)."""
+    import jax
+
+    from clnet_jax import config as config_lib
+    from clnet_jax.io import convert, pth
+    from clnet_jax.model import siamrpn as model_lib
+    from clnet_jax.model import targets as targets_lib
+    from clnet_jax.train import step as ts
+    overrides = {"train.base.groups_per_batch": args.pairs, "train.base.pairs_per_group": 1,
+                 "train.winograd": winograd}
+    if dtype != "float64":
+        overrides["train.compute_dtype"] = dtype
+    cfg = config_lib.from_file("siamrpn_r50", overrides)
+    tree, _, unmapped = convert.convert_state_dict(pth.flatten_state_dict(pth.load_pth(args.weights)))
+    assert not unmapped, unmapped
+    wide = dtype == "float64"
+    params = jax.tree.map(
+        lambda a: jax.numpy.asarray(a, "float64" if wide and a.dtype.kind == "f" else None), tree)
+    layers = ts.backbone_train_layers(cfg, epoch * cfg.train.steps_per_epoch)
+    net = model_lib.model_from_config(cfg.model, None, dtype, ts.winograd_min_channels(cfg))
+    group = {k: batch[k][:, 0] for k in ("template", "search")}
+    loc = lambda a: a.astype(np.float64) if wide else a
+    tg = targets_lib.Targets(batch["label_cls"].astype(np.int32), loc(batch["label_loc"]),
+                             loc(batch["label_loc_weight"]))
+    trainable = {"model": params["model"]["params"], "heads": params["heads"]}
+    loss = jax.jit(lambda tr: ts.base_group_loss(
+        cfg, net, tr, params["model"]["batch_stats"], group, tg, True, layers)[0])
+    return cfg, params, loss, trainable
+
+
 def ours_step(args, batch: dict, epoch: int):
     """Our jitted training step of the phase of ``epoch``, its placed state and batch, and the
     loss of the weights before any step: ``program(state, data) -> (state, aux)``, and
@@ -180,36 +213,19 @@ def ours_step(args, batch: dict, epoch: int):
     import jax
     from jax.sharding import Mesh
 
-    from clnet_jax import config as config_lib
     from clnet_jax import distributed
-    from clnet_jax.io import convert, pth
-    from clnet_jax.model import siamrpn as model_lib
-    from clnet_jax.model import targets as targets_lib
     from clnet_jax.train import step as ts
-    cfg = config_lib.from_file("siamrpn_r50", {
-        "train.base.groups_per_batch": args.pairs, "train.base.pairs_per_group": 1,
-        "train.compute_dtype": args.dtype, "train.winograd": args.winograd})
-    tree, _, unmapped = convert.convert_state_dict(pth.flatten_state_dict(pth.load_pth(args.weights)))
-    assert not unmapped, unmapped
-    params = jax.tree.map(jax.numpy.asarray, tree)
+    cfg, params, forward, trainable = ours_loss(args, batch, epoch, args.dtype, args.winograd)
+    first = float(forward(trainable))
     mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
     step_fn = ts.TrainStep(cfg, "base", mesh)
-    index = epoch * cfg.train.steps_per_epoch
-    layers = ts.backbone_train_layers(cfg, index)
-    net = model_lib.model_from_config(cfg.model, None, args.dtype, ts.winograd_min_channels(cfg))
-    group = {k: batch[k][:, 0] for k in ("template", "search")}
-    tg = targets_lib.Targets(batch["label_cls"].astype(np.int32), batch["label_loc"],
-                             batch["label_loc_weight"])
-    trainable = {"model": params["model"]["params"], "heads": params["heads"]}
-    forward = jax.jit(lambda tr: ts.base_group_loss(
-        cfg, net, tr, params["model"]["batch_stats"], group, tg, True, layers)[0])
-    first = float(forward(trainable))
     # placed as the trainer places them: an unplaced state would be moved (and the step
     # recompiled for its new placement) on the first steps
     state = distributed.replicate(ts.init_state(cfg, "base", params, 0), mesh)
     data = distributed.global_batch({k: batch[k] for k in ("template", "search", "box",
                                                            "negative")}, mesh)
-    return step_fn.program(index), state, data, first, lambda: forward(trainable)
+    return (step_fn.program(epoch * cfg.train.steps_per_epoch), state, data, first,
+            lambda: forward(trainable))
 
 
 def run_ours(args, batch: dict, epoch: int) -> dict:
