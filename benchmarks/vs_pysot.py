@@ -167,9 +167,10 @@ def main() -> None:
                     help="float32 convolutions on a GPU: each framework's default (TF32 "
                          "tensor cores) or full float32 in both")
     ap.add_argument("--tiles", default="",
-                    help="comma-separated Winograd tiles to run side by side (2: F(2x2,3x3), "
-                         "4: F(4x4,3x3)); default: the config's")
-    ap.add_argument("--winograd_tile", type=int, default=0, help=argparse.SUPPRESS)
+                    help="comma-separated track.winograd_tile settings to run side by side "
+                         "(2: F(2x2,3x3), 4: F(4x4,3x3), auto: 4 on the wide convolutions, "
+                         "2 on the others); default: the config's")
+    ap.add_argument("--winograd_tile", default="", help=argparse.SUPPRESS)
     ap.add_argument("--side", default=None, choices=["pysot", "jax", "weights"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--python_torch", default=sys.executable,
@@ -192,7 +193,7 @@ def main() -> None:
                         f"--pysot={args.pysot}", f"--weights={args.weights}",
                         f"--seq={args.seq}"], check=True)
 
-    def child(side: str, tile: int = 0) -> dict:
+    def child(side: str, tile: str = "") -> dict:
         # each tracker in its own process: torch's OpenMP threads and XLA's thread pool
         # compete when they share one
         python = args.python_torch if side == "pysot" else sys.executable
@@ -209,7 +210,7 @@ def main() -> None:
             raise RuntimeError(f"{side}: {res.stderr[-2000:]}")
         return json.loads(res.stdout.strip().splitlines()[-1])
 
-    tiles = [int(t) for t in args.tiles.split(",") if t] or [0]
+    tiles = [t for t in args.tiles.split(",") if t] or [""]
     rows, torch_info = [], None
     for r in range(args.rounds):  # interleaved, so machine drift hits both alike
         a = child("pysot")

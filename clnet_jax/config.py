@@ -71,9 +71,11 @@ def base_config() -> ml_collections.ConfigDict:
         # winograd: 3x3 stride-1 convolutions as Winograd F(2x2,3x3) with kernels
         # transformed once at load ('auto': on a CPU backend, where it is faster per conv;
         # docs/benchmarks.md)
-        # winograd_tile: output tile m of F(m×m, 3×3): 2 (error ~1e-6 relative) or 4 (4× fewer
-        # multiplications than a direct conv, error ~1e-5 relative)
-        winograd="auto", winograd_tile=2,
+        # winograd_tile: output tile m of F(m×m, 3×3): '2' (error ~1e-6 relative), '4' (4×
+        # fewer multiplications than a direct conv, error ~1e-5 relative), or 'auto': 4 for
+        # the convolutions of >= 512 input channels, where it is the faster on a CPU, 2 for
+        # the narrower ones, where F(2×2) is (model/winograd.py: tile_for)
+        winograd="auto", winograd_tile="auto",
         # readapt: re-run the variant's adaptation from theta_0 on the first frame's samples
         # together with a later frame's, when its score reaches readapt_score, at most every
         # readapt_every frames (off by default; the paper adapts once)
@@ -153,7 +155,7 @@ def base_config() -> ml_collections.ConfigDict:
 CHOICES = {
     "track.compute_dtype": ("float32", "bfloat16", "float64"),
     "track.winograd": ("auto", "on", "off"),
-    "track.winograd_tile": (2, 4),
+    "track.winograd_tile": ("2", "4", "auto"),
     "clnet.label_sampler": ("jax", "official_numpy"),
     "clnet.label_layout": ("corrected", "official"),
     "clnet.encoder_bn": ("batch", "running"),

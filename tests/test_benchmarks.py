@@ -75,6 +75,21 @@ def test_vs_pysot_reports_the_median_ratio_and_its_spread_over_rounds():
     assert s["pysot_fps_median"] == 3.9 and s["max_box_diff_px"] == 3e-4
 
 
+def test_winograd_tiles_measures_every_r50_shape_and_totals_each_setting():
+    from benchmarks import winograd_tiles as wt
+    rows = wt.measure(iters=1, scale=32)  # the r50 shapes with channels / 32
+    assert [r["where"] for r in rows] == [s[0] for s in wt.SHAPES]
+    for r in rows:
+        assert r["f2_rel_err"] < 1e-5 and r["f4_rel_err"] < 1e-4  # both compute the same conv
+        assert r["auto_tile"] == 2  # 1024 / 32 channels: all below the wide bound
+        assert r["fastest"] in ("direct", "f2", "f4") and min(r["direct_ms"], r["f2_ms"]) > 0
+    tot = wt.frame_totals([dict(r, direct_ms=1.0, f2_ms=2.0, f4_ms=3.0, auto_tile=4 if i else 2)
+                           for i, r in enumerate(rows)])
+    count = sum(s[1] for s in wt.SHAPES)
+    assert (tot["direct"], tot["f2"], tot["f4"]) == (count, 2 * count, 3 * count)
+    assert tot["auto"] == 3 * count - wt.SHAPES[0][1]  # the first shape at F(2x2), the rest F(4x4)
+
+
 def test_train_step_profile_attributes_the_executed_operations(tmp_path):
     """Every operation the profiler saw is found in the compiled HLO with its kind, and the
     network part comes from the Flax module path in the op name."""

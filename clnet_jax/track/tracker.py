@@ -348,8 +348,9 @@ def prepare(spec: Spec, params: dict) -> dict:
         node = params["model"]["params"]
         for k in path:
             node = node[k.key]
-        return jnp.asarray(winograd.kernel_transform(np.asarray(node["kernel"]),
-                                                     t.winograd_tile))
+        kernel = np.asarray(node["kernel"])
+        return jnp.asarray(winograd.kernel_transform(
+            kernel, winograd.tile_for(t.winograd_tile, kernel.shape[2])))
 
     wino = jax.tree_util.tree_map_with_path(transform, shapes)
     return dict(params, model=dict(params["model"], winograd=wino))

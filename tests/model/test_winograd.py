@@ -47,7 +47,7 @@ def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     np.testing.assert_allclose(b1, b0, atol=1e-3)
     np.testing.assert_allclose(c1, c0, rtol=1e-4)
     four = tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "on",
-                                                               "track.winograd_tile": 4}))
+                                                               "track.winograd_tile": "4"}))
     p4 = four.prepare(params)
     assert all(u.shape[0] == 36 for u in jax.tree.leaves(p4["model"]["winograd"]))
     _, b4, c4 = jax.jit(four.step)(p4, jax.jit(four.init)(p4, frame, box), frame)
@@ -55,3 +55,31 @@ def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     np.testing.assert_allclose(c4, c0, rtol=1e-4)
     with pytest.raises(ValueError, match="track.winograd.*auto, on, off"):
         config("siamrpn_tiny", **{"track.winograd": "yes"})
+
+
+def test_tile_for_takes_f4_from_512_input_channels():
+    assert [winograd.tile_for("auto", c) for c in (64, 511, 512, 2048)] == [2, 2, 4, 4]
+    assert winograd.tile_for("2", 4096) == 2 and winograd.tile_for("4", 8) == 4
+    with pytest.raises(ValueError, match="track.winograd_tile='8': choose one of 2, 4, auto"):
+        config("siamrpn_tiny", **{"track.winograd_tile": "8"})
+
+
+@pytest.mark.slow
+def test_auto_tile_prepares_both_tiles_and_keeps_the_outputs():
+    # width 32: layer4's first 3x3 (the dilated shortcut) reads 512 channels, the rest fewer
+    cfg = config("siamrpn_tiny", **{"track.winograd": "on", "model.width": 32})
+    assert cfg.track.winograd_tile == "auto"  # the default
+    params = model_lib.init_params(cfg, jax.random.key(0))
+    fns = tracker_lib.make_tracker(cfg)
+    prepared = fns.prepare(params)
+    tiles = {(u.shape[0], u.shape[1] >= 512) for u in jax.tree.leaves(prepared["model"]["winograd"])}
+    assert tiles == {(16, False), (36, True)}
+    off = tracker_lib.make_tracker(config("siamrpn_tiny", **{"track.winograd": "off",
+                                                              "model.width": 32}))
+    rng = np.random.default_rng(2)
+    frame = jnp.asarray(rng.integers(0, 256, (120, 160, 3)), jnp.uint8)
+    box = jnp.asarray([60.0, 40.0, 30.0, 24.0])
+    _, b0, c0 = jax.jit(off.step)(params, jax.jit(off.init)(params, frame, box), frame)
+    _, b1, c1 = jax.jit(fns.step)(prepared, jax.jit(fns.init)(prepared, frame, box), frame)
+    np.testing.assert_allclose(b1, b0, atol=1e-3)
+    np.testing.assert_allclose(c1, c0, rtol=1e-4)
