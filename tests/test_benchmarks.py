@@ -75,6 +75,20 @@ def test_vs_pysot_reports_the_median_ratio_and_its_spread_over_rounds():
     assert s["pysot_fps_median"] == 3.9 and s["max_box_diff_px"] == 3e-4
 
 
+def test_kernels_vs_torch_reports_gflops_and_the_ratio_to_torch():
+    from benchmarks import kernels_vs_torch as kt
+    s = kt.shapes(small=True)
+    times = kt.run_jax(s)  # the real jitted kernels, tiny shapes
+    assert set(times) == {"matmul", "conv"} and min(times.values()) > 0
+    f = kt.flops(s)
+    assert f == {"matmul": 2 * 64 ** 3, "conv": 2 * 9 * 9 * 16 * 32 * 9}
+    rows = kt.rows_of({"torch": {"matmul": 1e-3, "conv": 2e-3},
+                       "xla": {"matmul": 2e-3, "conv": 1e-3}}, s)
+    by = {(r["kernel"], r["side"]): r for r in rows}
+    assert by[("matmul", "xla")]["vs_torch"] == 0.5 and by[("conv", "xla")]["vs_torch"] == 2.0
+    assert by[("matmul", "torch")]["gflops"] == round(f["matmul"] / 1e-3 / 1e9, 1)
+
+
 def test_winograd_tiles_measures_every_r50_shape_and_totals_each_setting():
     from benchmarks import winograd_tiles as wt
     rows = wt.measure(iters=1, scale=32)  # the r50 shapes with channels / 32
