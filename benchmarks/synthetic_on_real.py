@@ -105,8 +105,7 @@ def main() -> None:
     print(f"synthetic bases on the {len(names)} real test videos: "
           f"{100 * result['synthetic_success_auc']:.1f} % success AUC over seeds {list(per_seed)}"
           + (f" (not built: seeds {missing})" if missing else ""))
-    common.write_json(args.out, {**result, "machine": common.machine()})
-    print(f"wrote {args.out}")
+    common.write_json(args.out, result)
 
 
 if __name__ == "__main__":

@@ -182,8 +182,7 @@ def main() -> None:
     for p, r in phases.items():
         print(f"{p}: losses {', '.join(f'{k} {v:.7f}' for k, v in r['losses'].items())}")
     common.write_json(args.out, {"pairs": args.pairs, "winograd_float32": args.winograd,
-                                 "phases": phases, "machine": common.machine()})
-    print(f"wrote {args.out}")
+                                 "phases": phases})
 
 
 if __name__ == "__main__":
