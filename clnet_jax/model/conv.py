@@ -2,9 +2,9 @@
 1×1 stride-1 case computed as a matrix product.
 
 XLA's CPU convolution is slow in the weight gradient of 1×1 convolutions (4–5× pysot's
-oneDNN at the r50 training shapes); as an ``einsum`` the forward pass is the same sum (equal floats
-on the r50 shapes compared) and both gradients are matrix products, 3–5× faster in the weight gradient
-(docs/benchmarks.md, "Training step against pysot").
+oneDNN at the r50 training shapes); as a matrix product (:func:`pointwise`) the forward pass is
+the same sum (equal floats on the r50 shapes compared) and both gradients are matrix products,
+3–5× faster in the weight gradient (docs/benchmarks.md, "Training step against pysot").
 
 With ``winograd_min_channels`` set, the 3×3 stride-1 convolutions of at least that many
 input channels run as Winograd F(2×2, 3×3) (``model/winograd.py``), the kernel transformed
@@ -32,12 +32,21 @@ def use_winograd(x: Array, kernel: Array, stride: int, min_channels: int) -> boo
             and x.shape[-1] >= min_channels and x.dtype == jnp.float32)
 
 
+def pointwise(x: Array, w: Array) -> Array:
+    """A 1×1 convolution, (..., C) @ (C, O), as one 2-D matrix product over the flattened
+    pixels. Written over 2-D operands so that JAX's transpose gives a weight gradient of two
+    row-major operands contracted over their rows: from an ``einsum`` over (n, h, w) it gives
+    one that XLA's CPU backend feeds with a transposed copy of the output gradient, fused into
+    the BN backward before it (1.6× slower at a layer4 block's shapes; docs/benchmarks.md)."""
+    return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+
+
 def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
            dilation: int = 1, winograd_min_channels: int = 0) -> Array:
     """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
     k = kernel.shape[0]
     if k == 1 and stride == 1 and padding == 0:
-        return jnp.einsum("nhwc,co->nhwo", x, kernel[0, 0])
+        return pointwise(x, kernel[0, 0])
     if use_winograd(x, kernel, stride, winograd_min_channels):
         return winograd.conv3x3(x, winograd.kernel_transform(kernel), padding, dilation)
     return jax.lax.conv_general_dilated(

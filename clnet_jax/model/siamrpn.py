@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from clnet_jax.model import ops, winograd
-from clnet_jax.model.conv import Conv
+from clnet_jax.model.conv import Conv, pointwise
 from clnet_jax.model.xcorr import xcorr_depthwise
 
 Array = jnp.ndarray
@@ -278,7 +278,7 @@ def level_names(heads: dict) -> list[str]:
 
 def apply_head(theta: dict, hidden: Array) -> Array:
     """theta1: the last 1x1 convolution of one head, (B, H, W, hidden) -> (B, H, W, out)."""
-    return jnp.einsum("bhwc,co->bhwo", hidden, theta["w"]) + theta["b"]
+    return pointwise(hidden, theta["w"]) + theta["b"]
 
 
 def apply_heads(heads: dict, hidden: dict) -> tuple[dict, dict]:

@@ -41,6 +41,24 @@ def test_one_by_one_is_a_matrix_product():
     assert "conv_general_dilated" in {e.primitive.name for e in three.jaxpr.eqns}
 
 
+def test_one_by_one_weight_gradient_takes_the_output_gradient_as_it_is():
+    """The compiled weight gradient contracts the (pixels, channels) matrices as they lie: no
+    transposed (channels, pixels) copy of the output gradient, which XLA's CPU backend makes
+    for the same product written as an einsum over (n, h, w) (slow at r50's shapes)."""
+    x = jax.random.normal(jax.random.key(0), (2, 9, 9, 8))
+    w = jax.random.normal(jax.random.key(1), (1, 1, 8, 16))
+
+    def hlo(f):
+        return jax.jit(jax.grad(lambda w, x: jnp.sum(jnp.sin(f(x, w))))).lower(w, x).compile().as_text()
+
+    transposed = ("f32[16,162]", "f32[16,2,9,9]")  # the output gradient, channels first
+    einsum = hlo(lambda x, w: jnp.einsum("nhwc,co->nhwo", x, w[0, 0]))
+    assert any(t in einsum for t in transposed)  # what the test guards against
+    assert not any(t in hlo(conv.conv2d) for t in transposed)
+    np.testing.assert_allclose(conv.pointwise(x, w[0, 0]),
+                               jnp.einsum("nhwc,co->nhwo", x, w[0, 0]), rtol=1e-6, atol=1e-6)
+
+
 def test_bfloat16_inputs_compute_in_bfloat16_with_float32_weights():
     x = jnp.ones((1, 5, 5, 4), jnp.bfloat16)
     m = conv.Conv(6, 3, 1, 1)
