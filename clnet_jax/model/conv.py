@@ -1,5 +1,5 @@
 """The network's convolution: ``flax.linen.Conv``'s parameters and initialisation, with the
-1×1 stride-1 case computed as a matrix product.
+1×1 case computed as a matrix product (strided: on the pixels the stride keeps).
 
 XLA's CPU convolution is slow in the weight gradient of 1×1 convolutions (4–5× pysot's
 oneDNN at the r50 training shapes); as a matrix product (:func:`pointwise`) the forward pass is
@@ -45,8 +45,8 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
            dilation: int = 1, winograd_min_channels: int = 0) -> Array:
     """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
     k = kernel.shape[0]
-    if k == 1 and stride == 1 and padding == 0:
-        return pointwise(x, kernel[0, 0])
+    if k == 1 and padding == 0:  # strided: the same products on the kept pixels
+        return pointwise(x[:, ::stride, ::stride] if stride > 1 else x, kernel[0, 0])
     if use_winograd(x, kernel, stride, winograd_min_channels):
         return winograd.conv3x3(x, winograd.kernel_transform(kernel), padding, dilation)
     return jax.lax.conv_general_dilated(
