@@ -59,10 +59,12 @@ def base_config() -> ml_collections.ConfigDict:
     """SiamRPN++ r50-l234 with the upstream tracking constants (no retuning)."""
     c = ml_collections.ConfigDict()
     c.name = "siamrpn_r50"
+    # sequences are tuples: the command line overrides tuples (--config.train.stages=
+    # "('base', 'clnet')"), not lists; a list assigned in a config file becomes a tuple
     c.model = ml_collections.ConfigDict(dict(
-        width=64, blocks=[3, 4, 6, 3], used_layers=[2, 3, 4], neck_channels=256, hidden=256))
+        width=64, blocks=(3, 4, 6, 3), used_layers=(2, 3, 4), neck_channels=256, hidden=256))
     c.anchor = ml_collections.ConfigDict(dict(
-        stride=8, ratios=[0.33, 0.5, 1, 2, 3], scales=[8]))
+        stride=8, ratios=(0.33, 0.5, 1, 2, 3), scales=(8,)))
     c.track = ml_collections.ConfigDict(dict(
         exemplar_size=127, instance_size=255, base_size=8, context_amount=0.5,
         penalty_k=0.05, window_influence=0.42, lr=0.38,
@@ -132,10 +134,10 @@ def base_config() -> ml_collections.ConfigDict:
     # optimizer: 'sgd' (upstream: momentum SGD with L2 weight decay) or 'adamw' (for models
     # trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
-        stages=["base"], init_checkpoint="", seed=0, steps_per_epoch=1000,
+        stages=("base",), init_checkpoint="", seed=0, steps_per_epoch=1000,
         optimizer="sgd", momentum=0.9, weight_decay=1e-4, grad_clip=10.0, loc_weight=1.2,
         backbone_train_epoch=10, backbone_lr_mult=0.1,
-        backbone_train_layers=["layer2", "layer3", "layer4"], bn_sync="global",
+        backbone_train_layers=("layer2", "layer3", "layer4"), bn_sync="global",
         pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
         winograd="auto", winograd_min_channels=512,
         checkpoint_every=500, keep_checkpoints=3, log_every=10,

@@ -224,3 +224,32 @@ def test_installed_package_imports_and_finds_its_configs_from_anywhere(tmp_path)
     file, demo, name, uav20l = run.stdout.split()
     assert file.startswith(str(target)) and demo.startswith(str(target)) and name == "clnet_r50"
     assert uav20l == "20"  # the shipped range tables are installed with the package
+
+
+def test_every_sequence_of_every_shipped_config_overrides_from_the_command_line():
+    """absl's config flag overrides tuples, not lists: every shipped config holds its
+    sequences as tuples, and one parses from the command line (a list assigned in a
+    config file becomes a tuple)."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from clnet_jax import config as config_lib
+
+    def lists(node, prefix=""):
+        for k, v in node.items():
+            if hasattr(v, "items"):
+                yield from lists(v, f"{prefix}{k}.")
+            elif isinstance(v, list):
+                yield prefix + k
+
+    for name in config_lib.shipped_configs():
+        assert not list(lists(config_lib.from_file(name))), name
+    argv = ["x", f"--config={config_lib.resolve_path('ablation')}",
+            "--config.ablation.seeds=(0, 1)", "--config.train.stages=('base', 'clnet')",
+            "--config.anchor.ratios=(0.5, 1.0)"]
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, flag_values=fv, sys_argv=argv)
+    fv(argv)
+    assert fv.config.ablation.seeds == (0, 1)
+    assert fv.config.train.stages == ("base", "clnet")
+    assert fv.config.anchor.ratios == (0.5, 1.0)

@@ -51,13 +51,13 @@ def get_config(arg: str | None = None):
     c.train.checkpoint_every = 200
     c.train.log_every = 50
     c.ablation = testbed(
-        rows=["BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "sgd_tuned",
+        rows=("BT", "RT", "AN", "LE", "OS", "DM", "mean_only", "sgd_finetune", "sgd_tuned",
               "DM_official", "DM_running_bn", "DM_support", "meta_sgd", "maml", "clnet_sgd",
-              "DM_readapt"],
+              "DM_readapt"),
         # sgd_finetune's step size chosen on the validation split with the base of seed 0
         # (clnet-tune --what sgd_lr; docs/benchmarks.md)
         sgd_tuned_lr=0.02,
-        eval_splits=["test", "transfer"],
+        eval_splits=("test", "transfer"),
         eval_batch=24,
         bases_dir="runs/bases",
         report_dir="docs/results/testbed")
@@ -70,7 +70,9 @@ def testbed(**fields) -> ml_collections.ConfigDict:
     """The ``ablation`` sub-config: which rows, seeds and splits, where the cache and the
     report go (``fields`` sets the testbed's own)."""
     return ml_collections.ConfigDict({**dict(
-        seeds=[0, 1, 2, 3, 4],
+        # tuples, not lists: the command line overrides tuples
+        # (--config.ablation.seeds='(0, 1)'), not lists
+        seeds=(0, 1, 2, 3, 4),
         # each row's first-frame cost in tracking frames (a single-sequence tracker timed on
         # the first split's first sequence: one more compilation per row and seed)
         init_cost=True,
@@ -100,12 +102,12 @@ def real(quick_run: bool = False) -> ml_collections.ConfigDict:
     c.train.checkpoint_every = 200
     c.train.log_every = 50
     c.ablation = testbed(
-        rows=["BT", "RT", "AN", "LE", "OS", "DM", "sgd_tuned", "maml", "clnet_sgd"],
+        rows=("BT", "RT", "AN", "LE", "OS", "DM", "sgd_tuned", "maml", "clnet_sgd"),
         # sgd_finetune's step size chosen on the validation videos with the base of seed 0
         # (clnet-tune --config ablation:real --what sgd_lr --seeds 0: the grid's best mean;
         # docs/results/testbed_real/tune_sgd.json, docs/testbed.md)
         sgd_tuned_lr=0.04,
-        eval_splits=["test"],
+        eval_splits=("test",),
         eval_batch=10,
         split_videos={"test": ",".join(split.TEST), "validation": ",".join(split.VALIDATION)},
         bases_dir="runs/bases_real",
