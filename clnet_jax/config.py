@@ -127,10 +127,11 @@ def base_config() -> ml_collections.ConfigDict:
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
     # `clnet-convert resnet50.model DIR` (ImageNet start, as upstream).
     # compute_dtype 'bfloat16': convolutions in bf16; parameters, optimiser state, BN
-    # statistics, heads and losses stay float32. winograd: the backbone's 3x3 stride-1
-    # float32 convolutions of at least winograd_min_channels input channels as Winograd
-    # products, differentiated through ('auto': on a CPU backend, where they are faster
-    # than XLA's convolution for r50's wide layer3/4 convolutions; model/conv.py).
+    # statistics, heads and losses stay float32. winograd: the 3x3 float32 convolutions
+    # (backbone and heads) of at least winograd_min_channels input channels as matrix
+    # products, differentiated through: Winograd products at stride 1, products of strided
+    # slices otherwise ('auto': on a CPU backend, where they are faster than XLA's
+    # convolution for r50's convolutions from 256 channels on; model/conv.py).
     # optimizer: 'sgd' (upstream: momentum SGD with L2 weight decay) or 'adamw' (for models
     # trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
@@ -139,7 +140,7 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=("layer2", "layer3", "layer4"), bn_sync="global",
         pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
-        winograd="auto", winograd_min_channels=512,
+        winograd="auto", winograd_min_channels=256,
         checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test",
         # eval_batch: sequences of one frame size tracked at once by eval_after (vmap of the

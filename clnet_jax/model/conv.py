@@ -6,13 +6,14 @@ oneDNN at the r50 training shapes); as a matrix product (:func:`pointwise`) the 
 the same sum (equal floats on the r50 shapes compared) and both gradients are matrix products,
 3–5× faster in the weight gradient (docs/benchmarks.md, "Training step against pysot").
 
-With ``winograd_min_channels`` set, the 3×3 stride-1 convolutions of at least that many
-input channels run as Winograd F(2×2, 3×3) (``model/winograd.py``), the kernel transformed
-inside the program so that gradients reach it: differentiated by ``jax.grad``, all three
-passes become matrix products over the transformed tiles. On XLA's CPU backend that is
-faster for the wide convolutions of r50's layer3/4 (not for the narrower ones; figures in
-docs/benchmarks.md); outputs and gradients differ from the direct convolution by ~1e-6
-relative. Every other convolution is XLA's.
+With ``winograd_min_channels`` set, the 3×3 convolutions of at least that many input
+channels run as matrix products, differentiated by ``jax.grad`` so that all three passes
+are matrix products too: stride 1 as Winograd F(2×2, 3×3) (``model/winograd.py``, the
+kernel transformed inside the program so that gradients reach it), strided ones as nine
+products of strided slices (:func:`shifted_products`). On XLA's CPU backend both are faster
+than its convolution for r50's convolutions from 256 channels on, above all in the weight
+gradient (not for the narrower ones; figures in docs/benchmarks.md); outputs and gradients
+differ from the direct convolution by ~1e-6 relative. Every other convolution is XLA's.
 """
 from __future__ import annotations
 
@@ -25,11 +26,17 @@ from clnet_jax.model import winograd
 Array = jnp.ndarray
 
 
+def as_products(x: Array, kernel: Array, min_channels: int) -> bool:
+    """Whether :func:`conv2d` computes a convolution as matrix products: a 3×3 float32 (or
+    float64) convolution of at least ``min_channels`` (> 0) input channels; bfloat16 keeps
+    XLA's, whose accumulation the transforms' rounding would not survive."""
+    return (min_channels > 0 and kernel.shape[0] == 3 and x.shape[-1] >= min_channels
+            and x.dtype in (jnp.float32, jnp.float64))
+
+
 def use_winograd(x: Array, kernel: Array, stride: int, min_channels: int) -> bool:
-    """Whether :func:`conv2d` takes the Winograd path: a 3×3 stride-1 float32 convolution of
-    at least ``min_channels`` (> 0) input channels."""
-    return (min_channels > 0 and kernel.shape[0] == 3 and stride == 1
-            and x.shape[-1] >= min_channels and x.dtype == jnp.float32)
+    """Whether :func:`conv2d` takes the Winograd path: :func:`as_products` and stride 1."""
+    return stride == 1 and as_products(x, kernel, min_channels)
 
 
 def pointwise(x: Array, w: Array) -> Array:
@@ -41,6 +48,28 @@ def pointwise(x: Array, w: Array) -> Array:
     return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
 
 
+def shifted_products(x: Array, kernel: Array, stride: int, padding: int,
+                     dilation: int) -> Array:
+    """A k×k convolution as the sum of k² 2-D matrix products, one per kernel tap, each of the
+    input's pixels that tap sees (a strided slice) with that tap's (C, O) weights. Its weight
+    gradient is k² products of two row-major operands over the pixels, where XLA's CPU
+    backend runs the convolution's weight gradient as a convolution over transposed copies
+    (3–5× slower at r50's strided shapes; docs/benchmarks.md)."""
+    k = kernel.shape[0]
+    n, h, w, _ = x.shape
+    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    ho = (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    out = None
+    for i in range(k):
+        for j in range(k):
+            tap = x[:, i * dilation:i * dilation + stride * (ho - 1) + 1:stride,
+                    j * dilation:j * dilation + stride * (wo - 1) + 1:stride]
+            y = pointwise(tap, kernel[i, j])
+            out = y if out is None else out + y
+    return out
+
+
 def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
            dilation: int = 1, winograd_min_channels: int = 0) -> Array:
     """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
@@ -49,6 +78,8 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
         return pointwise(x[:, ::stride, ::stride] if stride > 1 else x, kernel[0, 0])
     if use_winograd(x, kernel, stride, winograd_min_channels):
         return winograd.conv3x3(x, winograd.kernel_transform(kernel), padding, dilation)
+    if as_products(x, kernel, winograd_min_channels):  # strided
+        return shifted_products(x, kernel, stride, padding, dilation)
     return jax.lax.conv_general_dilated(
         x, kernel, (stride, stride), ((padding, padding), (padding, padding)),
         rhs_dilation=(dilation, dilation), dimension_numbers=("NHWC", "HWIO", "NHWC"))

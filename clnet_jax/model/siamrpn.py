@@ -76,7 +76,7 @@ class ConvBN(nn.Module):
     dilation: int = 1
     relu: bool = True
     axis_name: str | None = None
-    winograd_min_channels: int = 0  # model/conv.py: Winograd 3x3 convolutions in training
+    winograd_min_channels: int = 0  # model/conv.py: 3x3 convolutions as products in training
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -189,10 +189,12 @@ class DepthwiseHidden(nn.Module):
     """A depthwise-xcorr RPN head up to its hidden map h0 (theta1 is applied elsewhere)."""
     hidden: int
     axis_name: str | None = None
+    winograd_min_channels: int = 0
 
     def setup(self):
-        self.conv_kernel = ConvBN(self.hidden, 3, axis_name=self.axis_name)
-        self.conv_search = ConvBN(self.hidden, 3, axis_name=self.axis_name)
+        ax, wmin = self.axis_name, self.winograd_min_channels
+        self.conv_kernel = ConvBN(self.hidden, 3, axis_name=ax, winograd_min_channels=wmin)
+        self.conv_search = ConvBN(self.hidden, 3, axis_name=ax, winograd_min_channels=wmin)
         self.head0 = ConvBN(self.hidden, 1, axis_name=self.axis_name)
 
     def __call__(self, kernel: Array, search: Array, train: bool = False) -> Array:
@@ -216,8 +218,8 @@ class SiamRPN(nn.Module):
     axis_name: str | None = None  # BN statistics synchronised over this mapped axis
     dtype: str = "float32"  # compute dtype of convolutions ('bfloat16': params stay float32;
     # 'float64': everything in float64, needs jax_enable_x64)
-    winograd_min_channels: int = 0  # the backbone's 3x3 convolutions this wide as Winograd
-    # products inside the program (training on CPUs; model/conv.py), 0: never
+    winograd_min_channels: int = 0  # the 3x3 convolutions (backbone, heads) this wide as
+    # matrix products inside the program (training on CPUs; model/conv.py), 0: never
 
     def setup(self):
         ax = self.axis_name
@@ -226,7 +228,7 @@ class SiamRPN(nn.Module):
         # Flax names dict members "<attr>_<key>": neck_2, rpn_2_cls, ...
         self.neck = {str(l): ConvBN(self.neck_channels, 1, relu=False, axis_name=ax)
                      for l in self.used_layers}
-        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden, ax)
+        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden, ax, self.winograd_min_channels)
                     for l in self.used_layers for b in BRANCHES}
 
     def features(self, img: Array, train: bool = False,

@@ -72,7 +72,7 @@ def test_bfloat16_inputs_compute_in_bfloat16_with_float32_weights():
 def test_winograd_path_equals_the_convolution_and_its_gradients(p, d):
     """With ``winograd_min_channels`` reached, a 3x3 stride-1 convolution leaves no
     convolution in the program nor in its gradient, and gives the convolution's outputs and
-    gradients to float32 rounding; narrower inputs, strides and bfloat16 keep XLA's."""
+    gradients to float32 rounding; narrower inputs and bfloat16 keep XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, 13, 11, 8))
     direct, wino = conv.Conv(16, 3, 1, p, d), conv.Conv(16, 3, 1, p, d, winograd_min_channels=8)
     v = direct.init(jax.random.key(1), x)
@@ -86,9 +86,49 @@ def test_winograd_path_equals_the_convolution_and_its_gradients(p, d):
     assert "conv_general_dilated" not in prims(jax.grad(loss(wino), (0, 1)), v, x)
     assert "conv_general_dilated" in prims(
         lambda v, x: conv.Conv(16, 3, 1, p, d, winograd_min_channels=9).apply(v, x), v, x)
-    assert "conv_general_dilated" in prims(
-        lambda v, x: conv.Conv(16, 3, 2, p, d, winograd_min_channels=8).apply(v, x), v, x)
     assert "conv_general_dilated" in prims(lambda v, x: wino.apply(v, x), v, x.astype(jnp.bfloat16))
+
+
+@pytest.mark.parametrize("s,p,d", [(2, 0, 1), (2, 1, 1), (2, 2, 2), (3, 1, 1)])
+def test_strided_products_equal_the_convolution_and_its_gradients(s, p, d):
+    """With ``winograd_min_channels`` reached, a strided 3x3 convolution runs as nine
+    products of strided slices: no convolution in the program nor in its gradient, the
+    convolution's outputs and gradients to float32 rounding (odd and even sizes, so that the
+    last row and column are and are not reached); narrower inputs keep XLA's."""
+    x = jax.random.normal(jax.random.key(0), (2, 13, 12, 8))
+    direct, prod = conv.Conv(16, 3, s, p, d), conv.Conv(16, 3, s, p, d, winograd_min_channels=8)
+    v = direct.init(jax.random.key(1), x)
+    np.testing.assert_allclose(prod.apply(v, x), direct.apply(v, x), rtol=1e-5, atol=1e-5)
+    loss = lambda m: (lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))))
+    g, rg = jax.grad(loss(prod), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(rg)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    prims = lambda f, *a: {e.primitive.name for e in jax.make_jaxpr(f)(*a).jaxpr.eqns}
+    assert "conv_general_dilated" not in prims(jax.grad(loss(prod), (0, 1)), v, x)
+    assert "conv_general_dilated" in prims(
+        lambda v, x: conv.Conv(16, 3, s, p, d, winograd_min_channels=9).apply(v, x), v, x)
+
+
+def test_heads_take_the_matrix_product_path_with_the_backbone():
+    """``winograd_min_channels`` reaches the RPN heads' 3x3 convolutions as well as the
+    backbone's: with the bound at the tiny model's width, only the stem (7x7, 3 channels)
+    stays a convolution (its forward pass and weight gradient in the gradient's program). The
+    values: per convolution above, for the whole model in tests/train (upstream's gradients)."""
+    from clnet_jax import config as config_lib
+    from clnet_jax.model import siamrpn as M
+    cfg = config_lib.from_file("siamrpn_tiny")
+    z = jax.random.normal(jax.random.key(0), (1, 127, 127, 3))
+    x = jax.random.normal(jax.random.key(1), (1, 255, 255, 3))
+    ref, net = M.model_from_config(cfg.model), M.model_from_config(cfg.model, winograd_min_channels=1)
+    v = jax.eval_shape(ref.init, jax.random.key(2), z, x)  # programs are traced, not run
+    loss = lambda n: (lambda v: sum(jnp.sum(jnp.sin(h)) for h in jax.tree.leaves(
+        n.apply(v, z, x, True, mutable=["batch_stats"])[0])))
+    convs = lambda f: [e for e in jax.make_jaxpr(f)(v).jaxpr.eqns
+                       if e.primitive.name == "conv_general_dilated"]
+    forward = convs(loss(net))
+    assert len(forward) == 2 and all(e.invars[1].aval.shape[:2] == (7, 7) for e in forward)
+    assert len(convs(jax.grad(loss(net)))) == 4  # template and search: forward, weight grad
+    assert len(convs(jax.grad(loss(ref)))) > 40
 
 
 def test_training_takes_the_winograd_path_where_configured():
@@ -97,8 +137,8 @@ def test_training_takes_the_winograd_path_where_configured():
     from clnet_jax import config as config_lib
     from clnet_jax.train import step as TS
     cfg = lambda mode: config_lib.from_file("siamrpn_r50", {"train.winograd": mode})
-    assert TS.winograd_min_channels(cfg("on")) == 512
+    assert TS.winograd_min_channels(cfg("on")) == 256
     assert TS.winograd_min_channels(cfg("off")) == 0
-    assert TS.winograd_min_channels(cfg("auto")) == (512 if jax.default_backend() == "cpu" else 0)
+    assert TS.winograd_min_channels(cfg("auto")) == (256 if jax.default_backend() == "cpu" else 0)
     with pytest.raises(ValueError, match="train.winograd"):
         cfg("yes")
