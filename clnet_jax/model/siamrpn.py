@@ -159,8 +159,9 @@ class ResNet(nn.Module):
     def __call__(self, x: Array, train: bool | frozenset = False) -> list[Array]:
         layers = set(BACKBONE_LAYERS) if train is True else set(train or ())
         # only an explicit layer set freezes (a plain False keeps gradients: inference-mode
-        # BN is also used to differentiate the whole model)
-        frozen_prefix = not isinstance(train, bool) and not layers
+        # BN is also used to differentiate the whole model); frozen_prefix: every layer so
+        # far is frozen, so the gradient stops at the next layer's input
+        frozen_prefix = not isinstance(train, bool) and "stem" not in layers
         x = ConvBN(self.width, 7, 2, 0, axis_name=self.axis_name, name="stem")(
             x, "stem" in layers)
         x = ops.max_pool_3x3_s2(x)
@@ -168,10 +169,10 @@ class ResNet(nn.Module):
         plan = [(1, 1), (2, 1), (1, 2), (1, 4)]  # (stride, dilation) of layers 1..4
         for layer in range(1, max(self.used_layers) + 1):
             name = f"layer{layer}"
-            if name in layers:
-                frozen_prefix = False
             if frozen_prefix:
                 x = jax.lax.stop_gradient(x)
+            if name in layers:
+                frozen_prefix = False
             stride, dilation = plan[layer - 1]
             planes = self.width * 2 ** (layer - 1)
             for j in range(self.blocks[layer - 1]):

@@ -348,6 +348,10 @@ def test_base_step_follows_pysot_bn_and_freezing_rules(golden, tiny_params, case
                for n in [names[("params",) + p[1:]] if p[0] == "model" else names[("heads",) + p[1:]]]
                if lab == "rest" or (lab == "backbone" and epoch >= 10)}
     assert trained == set(map(str, ref[f"{case}/trainable"]))
+    # and only that set gets a gradient: the frozen layers' is exactly zero (no backward pass
+    # through them), so that gradient clipping measures the norm over pysot's set alone
+    for n, v in by_name.items():
+        assert n in trained or not np.any(np.asarray(v)), n
     # running statistics move only where BN trains (unbiased variance, momentum 0.1)
     stat_names = {names[("batch_stats",) + p]: v for p, v in _paths(new_stats)}
     for key in ref.files:
