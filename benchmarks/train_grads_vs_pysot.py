@@ -63,12 +63,14 @@ def pysot_grads(args, batch: dict, epoch: int, out: str) -> dict:
 
 def our_grads(args, batch: dict, epoch: int, float64: bool) -> tuple[float, dict]:
     """Our loss and ``jax.grad`` of it (a flat dict by leaf path, the converted weights'
-    layout); ``float64``: everything in float64, XLA's convolutions (no Winograd)."""
+    layout); ``float64``: everything in float64, the convolutions as ``--winograd64`` says
+    (matrix products on a CPU backend by default, so that float64 checks the maths of the
+    path float32 training takes)."""
     import jax
     with jax.enable_x64(float64):
         _, _, loss_fn, trainable = tvp.ours_loss(
             args, batch, epoch, "float64" if float64 else "float32",
-            "off" if float64 else args.winograd)
+            args.winograd64 if float64 else args.winograd)
         loss, grads = jax.jit(jax.value_and_grad(loss_fn))(trainable)
         return float(loss), flat(grads)
 
@@ -160,6 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     tvp.add_arguments(ap, pairs=8, steps=0, warmup=0)
     ap.add_argument("--winograd", default="auto", help="ours in float32: train.winograd")
+    ap.add_argument("--winograd64", default="auto", help="ours in float64: train.winograd")
     ap.add_argument("--side", default=None, choices=["pysot"], help=argparse.SUPPRESS)
     ap.add_argument("--float64", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_grads_vs_pysot.json")
@@ -182,6 +185,7 @@ def main() -> None:
     for p, r in phases.items():
         print(f"{p}: losses {', '.join(f'{k} {v:.7f}' for k, v in r['losses'].items())}")
     common.write_json(args.out, {"pairs": args.pairs, "winograd_float32": args.winograd,
+                                 "winograd_float64": args.winograd64,
                                  "phases": phases})
 
 

@@ -104,6 +104,33 @@ def test_winograd_tiles_measures_every_r50_shape_and_totals_each_setting():
     assert tot["auto"] == 3 * count - wt.SHAPES[0][1]  # the first shape at F(2x2), the rest F(4x4)
 
 
+def test_train_conv_paths_times_both_paths_of_every_training_convolution():
+    """Both paths compute the same convolution and gradients; the step totals weigh each
+    shape by what each phase runs (frozen: the forward pass alone)."""
+    from benchmarks import train_conv_paths as tcp
+    some = [tcp.SHAPES[i] for i in (1, 6, 10)]  # strided, dilated, a head's (channels / 32)
+    rows = tcp.measure(pairs=1, iters=1, scale=32, shapes=some)
+    assert [r["where"] for r in rows] == [s[0] for s in some]
+    for r in rows:
+        assert r["out_rel_err"] < 1e-5 and r["wgrad_rel_err"] < 1e-4
+        assert min(r["xla_fwd_ms"], r["products_fwd_bwd_ms"]) > 0
+    rows = [{"where": s[0], "per_step": s[1], "in": s[3] // 32} for s in tcp.SHAPES]
+    assert not tcp.trains("s layer4 conv2 (blocks 1-2)", "epoch0")
+    assert tcp.trains("s head conv_search", "epoch0") and tcp.trains("z layer2.0 conv2", "epoch10")
+    assert not tcp.trains("s layer1 conv2", "epoch10")
+    unit = [dict(r, xla_fwd_ms=1.0, xla_fwd_bwd_ms=3.0, products_fwd_ms=2.0,
+                 products_fwd_bwd_ms=5.0) for r in rows]
+    tot = tcp.step_totals(unit, bound=16)
+    heads = sum(r["per_step"] for r in rows if "head" in r["where"])
+    frozen10 = sum(r["per_step"] for r in rows if "layer1" in r["where"])
+    count = sum(s[1] for s in tcp.SHAPES)
+    assert tot["epoch0"]["xla"] == (count - heads) + 3 * heads
+    assert tot["epoch10"]["products"] == 2 * frozen10 + 5 * (count - frozen10)
+    wide = [r for r in unit if r["in"] >= 16]  # products there, XLA elsewhere
+    assert tot["epoch10"]["bound"] == tot["epoch10"]["xla"] + sum(
+        r["per_step"] * (1.0 if "layer1" in r["where"] else 2.0) for r in wide)
+
+
 def test_train_step_profile_attributes_the_executed_operations(tmp_path):
     """Every operation the profiler saw is found in the compiled HLO with its kind, and the
     network part comes from the Flax module path in the op name."""
