@@ -74,19 +74,31 @@ def test_winograd_path_equals_the_convolution_and_its_gradients(p, d):
     convolution in the program nor in its gradient, and gives the convolution's outputs and
     gradients to float32 rounding; narrower inputs and bfloat16 keep XLA's."""
     x = jax.random.normal(jax.random.key(0), (2, 13, 11, 8))
-    direct, wino = conv.Conv(16, 3, 1, p, d), conv.Conv(16, 3, 1, p, d, winograd_min_channels=8)
-    v = direct.init(jax.random.key(1), x)
+    wino, v = _products_equal_the_convolution(x, 1, p, d)
     assert jax.tree.structure(wino.init(jax.random.key(1), x)) == jax.tree.structure(v)
-    np.testing.assert_allclose(wino.apply(v, x), direct.apply(v, x), rtol=1e-5, atol=1e-5)
+    assert "conv_general_dilated" in _primitives(lambda v, x: wino.apply(v, x), v,
+                                                 x.astype(jnp.bfloat16))
+
+
+def _primitives(f, *args) -> set:
+    return {e.primitive.name for e in jax.make_jaxpr(f)(*args).jaxpr.eqns}
+
+
+def _products_equal_the_convolution(x, s: int, p: int, d: int):
+    """Conv(16, 3, s, p, d) with the bound at x's channels against XLA's: outputs and both
+    gradients to float32 rounding, no convolution in the gradient's program; one channel
+    more in the bound keeps XLA's. Returns the product module and the weights."""
+    direct, prod = conv.Conv(16, 3, s, p, d), conv.Conv(16, 3, s, p, d, winograd_min_channels=8)
+    v = direct.init(jax.random.key(1), x)
+    np.testing.assert_allclose(prod.apply(v, x), direct.apply(v, x), rtol=1e-5, atol=1e-5)
     loss = lambda m: (lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))))
-    g, rg = jax.grad(loss(wino), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
+    g, rg = jax.grad(loss(prod), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(rg)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    prims = lambda f, *a: {e.primitive.name for e in jax.make_jaxpr(f)(*a).jaxpr.eqns}
-    assert "conv_general_dilated" not in prims(jax.grad(loss(wino), (0, 1)), v, x)
-    assert "conv_general_dilated" in prims(
-        lambda v, x: conv.Conv(16, 3, 1, p, d, winograd_min_channels=9).apply(v, x), v, x)
-    assert "conv_general_dilated" in prims(lambda v, x: wino.apply(v, x), v, x.astype(jnp.bfloat16))
+    assert "conv_general_dilated" not in _primitives(jax.grad(loss(prod), (0, 1)), v, x)
+    assert "conv_general_dilated" in _primitives(
+        lambda v, x: conv.Conv(16, 3, s, p, d, winograd_min_channels=9).apply(v, x), v, x)
+    return prod, v
 
 
 @pytest.mark.parametrize("s,p,d", [(2, 0, 1), (2, 1, 1), (2, 2, 2), (3, 1, 1)])
@@ -95,18 +107,7 @@ def test_strided_products_equal_the_convolution_and_its_gradients(s, p, d):
     products of strided slices: no convolution in the program nor in its gradient, the
     convolution's outputs and gradients to float32 rounding (odd and even sizes, so that the
     last row and column are and are not reached); narrower inputs keep XLA's."""
-    x = jax.random.normal(jax.random.key(0), (2, 13, 12, 8))
-    direct, prod = conv.Conv(16, 3, s, p, d), conv.Conv(16, 3, s, p, d, winograd_min_channels=8)
-    v = direct.init(jax.random.key(1), x)
-    np.testing.assert_allclose(prod.apply(v, x), direct.apply(v, x), rtol=1e-5, atol=1e-5)
-    loss = lambda m: (lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))))
-    g, rg = jax.grad(loss(prod), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
-    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(rg)):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    prims = lambda f, *a: {e.primitive.name for e in jax.make_jaxpr(f)(*a).jaxpr.eqns}
-    assert "conv_general_dilated" not in prims(jax.grad(loss(prod), (0, 1)), v, x)
-    assert "conv_general_dilated" in prims(
-        lambda v, x: conv.Conv(16, 3, s, p, d, winograd_min_channels=9).apply(v, x), v, x)
+    _products_equal_the_convolution(jax.random.normal(jax.random.key(0), (2, 13, 12, 8)), s, p, d)
 
 
 def test_heads_take_the_matrix_product_path_with_the_backbone():
