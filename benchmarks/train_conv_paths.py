@@ -80,14 +80,12 @@ def measure(pairs: int, iters: int, scale: int, shapes: list | None = None) -> l
         dy = jnp.asarray(rng.normal(size=y_shape), jnp.float32)  # one cotangent for both
         for name, wmin in PATHS.items():
             f = lambda x, w, wmin=wmin: conv.conv2d(x, w, s, p, d, wmin)
-            y = jax.jit(f)(x, w)
-            both = jax.jit(lambda x, w, dy, f=f: jax.vjp(f, x, w)[1](dy))
-            outs[name] = (y, both(x, w, dy))
-            row[f"{name}_fwd_ms"] = round(1e3 * common.time_call(jax.jit(f), x, w,
-                                                                   iters=iters), 2)
-            row[f"{name}_fwd_bwd_ms"] = round(1e3 * common.time_call(
-                jax.jit(lambda x, w, dy, f=f: (f(x, w), jax.vjp(f, x, w)[1](dy))), x, w, dy,
-                iters=iters), 2)
+            fwd = jax.jit(f)
+            fwd_bwd = jax.jit(lambda x, w, dy, f=f: (f(x, w), jax.vjp(f, x, w)[1](dy)))
+            outs[name] = fwd_bwd(x, w, dy)  # (output, (input grad, weight grad))
+            row[f"{name}_fwd_ms"] = round(1e3 * common.time_call(fwd, x, w, iters=iters), 2)
+            row[f"{name}_fwd_bwd_ms"] = round(
+                1e3 * common.time_call(fwd_bwd, x, w, dy, iters=iters), 2)
         rel = lambda a, b: float(f"{float(jnp.abs(a - b).max() / jnp.abs(b).max()):.1e}")
         row["out_rel_err"] = rel(outs["products"][0], outs["xla"][0])
         row["wgrad_rel_err"] = rel(outs["products"][1][1], outs["xla"][1][1])
