@@ -1,5 +1,6 @@
-"""Winograd F(m×m, 3×3) convolutions for inference (m = 2: 2.25×, m = 4: 4× fewer
-multiplications per 3×3 convolution).
+"""Winograd F(m×m, 3×3) convolutions (m = 2: 2.25×, m = 4: 4× fewer multiplications per 3×3
+convolution): the CPU tracker's 3×3 convolutions, and in training the wide ones of
+``model/conv.py``, differentiated by ``jax.grad``.
 
 The 3×3 stride-1 convolutions (dilated ones included) hold most of SiamRPN++ r50's tracking
 FLOPs. With the kernels transformed once at load (:func:`kernel_transform`, 16/9 of the
@@ -8,9 +9,13 @@ weights' memory), a convolution becomes 16 matrix products of the transformed in
 "Winograd convolutions"), with output errors of ~1e-6 relative (the transforms only add,
 subtract and halve).
 
-A dilated convolution is the undilated one on the d² interleaved sub-grids of its input.
+A dilated convolution is the undilated one on the d² interleaved sub-grids of its input;
+tiles and sub-grids are both read and written through reshapes of the padded input and the
+output, without transposed copies.
 """
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -88,39 +93,79 @@ def kernel_transform(w, m: int = 2):
     return jnp.stack([v for r in rows for v in _combine(g, [r[j] for j in range(3)])])
 
 
-def _valid_conv(x: Array, u: Array) -> Array:
-    """Valid 3×3 convolution of (M, H, W, C) with a transformed kernel -> (M, H-2, W-2, O)."""
-    m = tile_of(u)
-    bt, _, at = _MATRICES[m]
+def _tiles_per_side(size: int, d: int, m: int) -> int:
+    """Output tiles along one side of each sub-grid: a padded side of ``size`` holds
+    ceil(size / d) sub-grid rows, of which all but 2 are valid outputs, m per tile."""
+    return -(-(-(-size // d) - 2) // m)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _input_tiles(xp: Array, m: int, d: int, th: int, tw: int) -> Array:
+    """The Winograd input transform Bᵀ X B of every (m + 2)² tile, taken in place from the
+    padded input ``xp`` (n, d·m·(th + 1), d·m·(tw + 1), c): tile t of sub-grid p starts at row
+    d·m·t + p, its element i at d·(m·t + i) + p. Returns ((m + 2)², n, th, d, tw, d, c)."""
+    bt, _, _ = _MATRICES[m]
+    n, _, _, c = xp.shape
+    x8 = xp.reshape(n, th + 1, m, d, tw + 1, m, d, c)  # (tile, phase, sub-grid) per side
+    rows = _combine(bt, [x8[:, i // m:i // m + th, i % m] for i in range(m + 2)])
+    return jnp.stack([t for r in rows for t in _combine(
+        bt, [r[:, :, :, j // m:j // m + tw, j % m] for j in range(m + 2)])])
+
+
+def _input_tiles_fwd(xp, m, d, th, tw):
+    return _input_tiles(xp, m, d, th, tw), xp.shape
+
+
+def _input_tiles_bwd(m, d, th, tw, shape, dv):
+    """The transform's transpose, written out: each tile's gradient B dV Bᵀ, then the
+    overlapping tiles added per phase (tiles t and t + 1 overlap by two rows: four shifted
+    sums per phase). ``jax.grad`` of the forward pads every strided slice to the input's
+    size and adds the 16 or 36 copies, which makes the backward of r50's 3×3 layers
+    slower (docs/benchmarks.md)."""
+    bt, _, _ = _MATRICES[m]
     a = m + 2
-    n, h, w, c = x.shape
-    ho, wo = h - 2, w - 2
-    th, tw = -(-ho // m), -(-wo // m)
-    x = jnp.pad(x, ((0, 0), (0, m * th + 2 - h), (0, m * tw + 2 - w), (0, 0)))
-    rows = _combine(bt, [x[:, i:i + m * th:m] for i in range(a)])
-    v = jnp.stack([t for r in rows for t in _combine(bt, [r[:, :, j:j + m * tw:m] for j in range(a)])])
-    prod = jax.lax.dot_general(v.reshape(a * a, n * th * tw, c), u.astype(x.dtype),
-                               (((2,), (1,)), ((0,), (0,))))
-    prod = prod.reshape(a, a, n, th, tw, -1)
-    y = jnp.stack([jnp.stack(_combine(at, [r[j] for j in range(a)]))
-                   for r in _combine(at, [prod[i] for i in range(a)])])
-    return y.transpose(2, 3, 0, 4, 1, 5).reshape(n, m * th, m * tw, -1)[:, :ho, :wo]
+    coef = [[bt[r][i] for r in range(a)] for i in range(a)]  # B: tile element i <- row r
+    grad = {(i, j): _combine([[coef[i][r] * coef[j][q] for r in range(a) for q in range(a)]],
+                             list(dv))[0] for i in range(a) for j in range(a)}
+    phases = []
+    for ri in range(m):
+        row = []
+        for rj in range(m):
+            acc = None  # tile element i = m·qi + ri lands in tile t + qi, phase ri
+            for qi in range(2):
+                for qj in range(2):
+                    i, j = m * qi + ri, m * qj + rj
+                    if i < a and j < a:
+                        t = jnp.pad(grad[i, j], ((0, 0), (qi, 1 - qi), (0, 0), (qj, 1 - qj),
+                                                 (0, 0), (0, 0)))
+                        acc = t if acc is None else acc + t
+            row.append(acc)
+        phases.append(jnp.stack(row, axis=4))  # (n, th + 1, d, tw + 1, m, d, c)
+    return (jnp.stack(phases, axis=2).reshape(shape),)
+
+
+_input_tiles.defvjp(_input_tiles_fwd, _input_tiles_bwd)
 
 
 def conv3x3(x: Array, u: Array, padding: int, dilation: int = 1) -> Array:
     """``lax.conv`` of NHWC ``x`` with a 3×3 kernel given as ``kernel_transform(kernel)``:
-    stride 1, symmetric ``padding``, ``dilation``."""
+    stride 1, symmetric ``padding``, ``dilation``. The tiles are read from the padded input
+    and the output tiles written back by reshapes alone, the d² sub-grids interleaved in
+    both, so no transposed copy is made."""
+    m, d = tile_of(u), dilation
+    a = m + 2
     n, h, w, c = x.shape
-    d = dilation
-    x = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
     hp, wp = h + 2 * padding, w + 2 * padding
     ho, wo = hp - 2 * d, wp - 2 * d
-    if d == 1:
-        return _valid_conv(x, u)
-    eh, ew = (-hp) % d, (-wp) % d
-    x = jnp.pad(x, ((0, 0), (0, eh), (0, ew), (0, 0)))
-    hs, ws = (hp + eh) // d, (wp + ew) // d
-    sub = x.reshape(n, hs, d, ws, d, c).transpose(0, 2, 4, 1, 3, 5).reshape(n * d * d, hs, ws, c)
-    y = _valid_conv(sub, u)
-    y = y.reshape(n, d, d, hs - 2, ws - 2, -1).transpose(0, 3, 1, 4, 2, 5)
-    return y.reshape(n, (hs - 2) * d, (ws - 2) * d, -1)[:, :ho, :wo]
+    th, tw = _tiles_per_side(hp, d, m), _tiles_per_side(wp, d, m)
+    xp = jnp.pad(x, ((0, 0), (padding, d * m * (th + 1) - h - padding),
+                     (padding, d * m * (tw + 1) - w - padding), (0, 0)))
+    v = _input_tiles(xp, m, d, th, tw)
+    prod = jax.lax.dot_general(v.reshape(a * a, -1, c), u.astype(x.dtype),
+                               (((2,), (1,)), ((0,), (0,))))
+    prod = prod.reshape(a, a, n, th, d, tw, d, -1)
+    _, _, at = _MATRICES[m]
+    rows = _combine(at, [prod[i] for i in range(a)])
+    y = jnp.stack([jnp.stack(_combine(at, [r[j] for j in range(a)]), axis=4) for r in rows],
+                  axis=2)  # (n, th, m, d, tw, m, d, O)
+    return y.reshape(n, th * m * d, tw * m * d, -1)[:, :ho, :wo]

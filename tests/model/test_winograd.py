@@ -26,6 +26,33 @@ def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
         np.testing.assert_allclose(got, ref, atol=(2e-6 if tile == 2 else 2e-5) * float(jnp.abs(ref).max()))
 
 
+@pytest.mark.parametrize("tile", [2, 4])
+@pytest.mark.parametrize("size,padding,dilation", [
+    ((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)])
+def test_conv3x3_gradients_equal_lax_conv_in_float64(size, padding, dilation, tile):
+    """The input transform's written-out transpose (overlapping tiles added per phase) and
+    the rest of ``jax.grad`` through the transforms: both gradients are the convolution's."""
+    rng = np.random.default_rng(1)
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.normal(size=(2, *size, 5)))
+        w = jnp.asarray(rng.normal(size=(3, 3, 5, 7)) / 6)
+
+        def ref(x, w):
+            return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
+                                                rhs_dilation=(dilation, dilation),
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+        def ours(x, w):
+            return winograd.conv3x3(x, winograd.kernel_transform(w, tile), padding, dilation)
+
+        g = jnp.asarray(rng.normal(size=ref(x, w).shape))
+        want = jax.vjp(ref, x, w)[1](g)
+        got = jax.vjp(ours, x, w)[1](g)
+        assert got[0].dtype == jnp.float64
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, atol=1e-12 * float(jnp.abs(b).max()))
+
+
 @pytest.mark.slow
 def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     cfg = config("siamrpn_tiny", **{"track.winograd": "on"})
