@@ -96,7 +96,9 @@ def kernel_transform(w, m: int = 2):
 def _tiles_per_side(size: int, d: int, m: int) -> int:
     """Output tiles along one side of each sub-grid: a padded side of ``size`` holds
     ceil(size / d) sub-grid rows, of which all but 2 are valid outputs, m per tile."""
-    return -(-(-(-size // d) - 2) // m)
+    def ceil_div(a: int, b: int) -> int:
+        return -(-a // b)
+    return ceil_div(ceil_div(size, d) - 2, m)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))

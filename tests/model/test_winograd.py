@@ -9,17 +9,23 @@ from clnet_jax.model import winograd
 from clnet_jax.track import tracker as tracker_lib
 from conftest import config
 
+CASES = [((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)]
+
+
+def _lax_conv(x, w, padding: int, dilation: int):
+    """The reference: XLA's convolution, stride 1."""
+    return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
+                                        rhs_dilation=(dilation, dilation),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
 
 @pytest.mark.parametrize("tile", [2, 4])
-@pytest.mark.parametrize("size,padding,dilation", [
-    ((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)])
+@pytest.mark.parametrize("size,padding,dilation", CASES)
 def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(2, *size, 5)), jnp.float32)
     w = jnp.asarray(rng.normal(size=(3, 3, 5, 7)) / 6, jnp.float32)
-    ref = jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
-                                       rhs_dilation=(dilation, dilation),
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    ref = _lax_conv(x, w, padding, dilation)
     for u in (winograd.kernel_transform(w, tile), winograd.kernel_transform(np.asarray(w), tile)):
         got = winograd.conv3x3(x, u, padding, dilation)  # traced and float64-host transforms
         assert u.shape[0] == (tile + 2) ** 2 and got.shape == ref.shape
@@ -27,8 +33,7 @@ def test_conv3x3_equals_lax_conv(size, padding, dilation, tile):
 
 
 @pytest.mark.parametrize("tile", [2, 4])
-@pytest.mark.parametrize("size,padding,dilation", [
-    ((9, 9), 1, 1), ((8, 11), 0, 1), ((15, 15), 2, 2), ((16, 13), 4, 4), ((7, 7), 0, 2)])
+@pytest.mark.parametrize("size,padding,dilation", CASES)
 def test_conv3x3_gradients_equal_lax_conv_in_float64(size, padding, dilation, tile):
     """The input transform's written-out transpose (overlapping tiles added per phase) and
     the rest of ``jax.grad`` through the transforms: both gradients are the convolution's."""
@@ -38,9 +43,7 @@ def test_conv3x3_gradients_equal_lax_conv_in_float64(size, padding, dilation, ti
         w = jnp.asarray(rng.normal(size=(3, 3, 5, 7)) / 6)
 
         def ref(x, w):
-            return jax.lax.conv_general_dilated(x, w, (1, 1), [(padding, padding)] * 2,
-                                                rhs_dilation=(dilation, dilation),
-                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            return _lax_conv(x, w, padding, dilation)
 
         def ours(x, w):
             return winograd.conv3x3(x, winograd.kernel_transform(w, tile), padding, dilation)
