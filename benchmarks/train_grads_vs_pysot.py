@@ -161,8 +161,10 @@ COMPARISONS = ("ours_float64_vs_pysot_float64", "ours_float32_vs_pysot_float64",
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     tvp.add_arguments(ap, pairs=8, steps=0, warmup=0)
-    ap.add_argument("--winograd", default="auto", help="ours in float32: train.winograd")
-    ap.add_argument("--winograd64", default="auto", help="ours in float64: train.winograd")
+    ap.add_argument("--winograd", default="auto",
+                    help="ours in float32: train.winograd (MODE or MODE:TILE)")
+    ap.add_argument("--winograd64", default="auto",
+                    help="ours in float64: train.winograd (MODE or MODE:TILE)")
     ap.add_argument("--side", default=None, choices=["pysot"], help=argparse.SUPPRESS)
     ap.add_argument("--float64", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_grads_vs_pysot.json")

@@ -189,7 +189,7 @@ def summarise(ours: dict) -> dict[str, dict[str, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     tvp.add_arguments(ap, pairs=4, steps=2, warmup=2)
-    ap.add_argument("--winograd", default="auto", help="ours: train.winograd")
+    ap.add_argument("--winograd", default="auto", help="ours: train.winograd (MODE or MODE:TILE)")
     ap.add_argument("--top", type=int, default=40, help="ours: the slowest operations listed")
     ap.add_argument("--side", default=None, choices=["pysot", "ours"], help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_step_profile.json")

@@ -14,9 +14,11 @@ run ``--steps`` timed steps after ``--warmup`` untimed ones, each in its own pro
 after the other, so that machine drift hits both alike. Both sides first compute the loss
 of the same weights on the same targets: the sanity check that they do the same work.
 
-``--winograd`` (comma-separated ``train.winograd`` values) runs our side once per value in each
-round: 'auto' (the default: Winograd products for r50's wide 3×3 convolutions on a CPU) and 'off'
-(XLA's convolutions) show what the Winograd path gives in the same run.
+``--winograd`` (comma-separated ``train.winograd`` values, each optionally with a
+``train.winograd_tile`` after a colon) runs our side once per value in each round: 'auto'
+(the default: Winograd products for r50's wide 3×3 convolutions on a CPU, the config's tile),
+'auto:2' (F(2×2, 3×3) for all of them) and 'off' (XLA's convolutions) show what each path
+gives in the same run.
 
 On a GPU (``--device cuda``): pysot in TF32 (its default) or AMP (``--amp``), ours in float32
 or bfloat16 (``--dtype``), both synchronised before a clock is read. Prints a table and
@@ -184,8 +186,9 @@ def ours_loss(args, batch: dict, epoch: int, dtype: str, winograd: str):
     from clnet_jax.model import siamrpn as model_lib
     from clnet_jax.model import targets as targets_lib
     from clnet_jax.train import step as ts
+    mode, _, tile = winograd.partition(":")  # 'auto' or 'auto:2'
     overrides = {"train.base.groups_per_batch": args.pairs, "train.base.pairs_per_group": 1,
-                 "train.winograd": winograd}
+                 "train.winograd": mode, **({"train.winograd_tile": tile} if tile else {})}
     if dtype != "float64":
         overrides["train.compute_dtype"] = dtype
     cfg = config_lib.from_file("siamrpn_r50", overrides)
@@ -195,7 +198,7 @@ def ours_loss(args, batch: dict, epoch: int, dtype: str, winograd: str):
     params = jax.tree.map(
         lambda a: jax.numpy.asarray(a, "float64" if wide and a.dtype.kind == "f" else None), tree)
     layers = ts.backbone_train_layers(cfg, epoch * cfg.train.steps_per_epoch)
-    net = model_lib.model_from_config(cfg.model, None, dtype, ts.winograd_min_channels(cfg))
+    net = model_lib.model_from_config(cfg.model, None, dtype, **ts.winograd_settings(cfg))
     group = {k: batch[k][:, 0] for k in ("template", "search")}
     loc = lambda a: a.astype(np.float64) if wide else a
     tg = targets_lib.Targets(batch["label_cls"].astype(np.int32), loc(batch["label_loc"]),
@@ -297,7 +300,8 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="ours")
     ap.add_argument("--amp", action="store_true", help="pysot under torch.autocast")
     ap.add_argument("--winograd", default="auto",
-                    help="ours: train.winograd values, comma-separated, each run every round")
+                    help="ours: train.winograd values (MODE or MODE:TILE, TILE a "
+                         "train.winograd_tile), comma-separated, each run every round")
     ap.add_argument("--side", default=None, choices=["pysot", "ours", "weights"],
                     help=argparse.SUPPRESS)
     ap.add_argument("--out", default="results/bench/train_vs_pysot.json")

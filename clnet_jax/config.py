@@ -132,6 +132,9 @@ def base_config() -> ml_collections.ConfigDict:
     # products, differentiated through: Winograd products at stride 1, products of strided
     # slices otherwise ('auto': on a CPU backend, where they are faster than XLA's
     # convolution for r50's convolutions from 256 channels on; model/conv.py).
+    # winograd_tile: their Winograd output tile, as track.winograd_tile ('auto': F(4×4, 3×3)
+    # from 512 input channels, error ~2e-5 relative, where it is the faster in training on a
+    # CPU too; F(2×2, 3×3), ~1e-6, for the narrower ones; '2' keeps every one at ~1e-6).
     # optimizer: 'sgd' (upstream: momentum SGD with L2 weight decay) or 'adamw' (for models
     # trained from scratch).
     c.train = ml_collections.ConfigDict(dict(
@@ -140,7 +143,7 @@ def base_config() -> ml_collections.ConfigDict:
         backbone_train_epoch=10, backbone_lr_mult=0.1,
         backbone_train_layers=("layer2", "layer3", "layer4"), bn_sync="global",
         pretrained_backbone="", compute_dtype="float32", diverse_mining=True,
-        winograd="auto", winograd_min_channels=256,
+        winograd="auto", winograd_min_channels=256, winograd_tile="auto",
         checkpoint_every=500, keep_checkpoints=3, log_every=10,
         eval_after=False, eval_split="test",
         # eval_batch: sequences of one frame size tracked at once by eval_after (vmap of the
@@ -169,6 +172,7 @@ CHOICES = {
     "train.bn_sync": ("global", "per_device"),
     "train.compute_dtype": ("float32", "bfloat16"),
     "train.winograd": ("auto", "on", "off"),
+    "train.winograd_tile": ("2", "4", "auto"),
 }
 AT_LEAST = {"track.readapt_every": 1, "clnet.meta_steps": 0, "clnet.mining_negatives": 0,
             "clnet.support_pairs": -1, "train.steps_per_epoch": 1, "train.eval_batch": 1,
@@ -234,8 +238,8 @@ NOT_DECIDING = {"name": None, "ablation": None,
                 "train": ("init_checkpoint", "pretrained_backbone", "log_every",
                           "checkpoint_every", "keep_checkpoints", "eval_after", "eval_split",
                           "eval_batch", "stages",
-                          # how convolutions are computed (the same sums to ~1e-6), as workers
-                          "winograd", "winograd_min_channels"),
+                          # how convolutions are computed (the same sums to float32 rounding), as workers
+                          "winograd", "winograd_min_channels", "winograd_tile"),
                 "data": ("data_dir", "manual_dir", "workers", "threads", "prepare_workers")}
 # The tracking constants that training reads: crop sizes and context (crops, anchor targets).
 TRAINING_TRACK_KEYS = ("exemplar_size", "instance_size", "base_size", "context_amount")

@@ -8,12 +8,13 @@ the same sum (equal floats on the r50 shapes compared) and both gradients are ma
 
 With ``winograd_min_channels`` set, the 3×3 convolutions of at least that many input
 channels run as matrix products, differentiated by ``jax.grad`` so that all three passes
-are matrix products too: stride 1 as Winograd F(2×2, 3×3) (``model/winograd.py``, the
-kernel transformed inside the program so that gradients reach it), strided ones as nine
-products of strided slices (:func:`shifted_products`). On XLA's CPU backend both are faster
-than its convolution for r50's convolutions from 256 channels on, above all in the weight
-gradient (not for the narrower ones; figures in docs/benchmarks.md); outputs and gradients
-differ from the direct convolution by ~1e-6 relative. Every other convolution is XLA's.
+are matrix products too: stride 1 as Winograd F(m×m, 3×3) (``model/winograd.py``, the
+kernel transformed inside the program so that gradients reach it; ``winograd_tile`` picks
+m), strided ones as nine products of strided slices (:func:`shifted_products`). On XLA's
+CPU backend both are faster than its convolution for r50's convolutions from 256 channels
+on, above all in the weight gradient (not for the narrower ones; figures in
+docs/benchmarks.md); outputs and gradients differ from the direct convolution by ~1e-6
+relative with m = 2, ~2e-5 with m = 4. Every other convolution is XLA's.
 """
 from __future__ import annotations
 
@@ -71,13 +72,16 @@ def shifted_products(x: Array, kernel: Array, stride: int, padding: int,
 
 
 def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
-           dilation: int = 1, winograd_min_channels: int = 0) -> Array:
-    """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation."""
+           dilation: int = 1, winograd_min_channels: int = 0,
+           winograd_tile: str = "2") -> Array:
+    """NHWC ``x`` with an HWIO ``kernel``: square stride, symmetric padding, dilation.
+    ``winograd_tile``: the Winograd output tile, a ``winograd.tile_for`` setting."""
     k = kernel.shape[0]
     if k == 1 and padding == 0:  # strided: the same products on the kept pixels
         return pointwise(x[:, ::stride, ::stride] if stride > 1 else x, kernel[0, 0])
     if use_winograd(x, kernel, stride, winograd_min_channels):
-        return winograd.conv3x3(x, winograd.kernel_transform(kernel), padding, dilation)
+        m = winograd.tile_for(winograd_tile, x.shape[-1])
+        return winograd.conv3x3(x, winograd.kernel_transform(kernel, m), padding, dilation)
     if as_products(x, kernel, winograd_min_channels):  # strided
         return shifted_products(x, kernel, stride, padding, dilation)
     return jax.lax.conv_general_dilated(
@@ -90,13 +94,14 @@ class Conv(nn.Module):
     use_bias=False)``: the same parameter (``kernel``, HWIO, LeCun-normal), so weights and
     initial values do not change. Runs in the input's dtype when that is bfloat16 (weights
     stay float32); otherwise in the wider of the two dtypes, as ``nn.Conv``.
-    ``winograd_min_channels``: see :func:`conv2d` (0: never)."""
+    ``winograd_min_channels``, ``winograd_tile``: see :func:`conv2d` (0: never)."""
     features: int
     kernel: int = 1
     stride: int = 1
     padding: int = 0
     dilation: int = 1
     winograd_min_channels: int = 0
+    winograd_tile: str = "2"
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -104,4 +109,4 @@ class Conv(nn.Module):
                        (self.kernel, self.kernel, x.shape[-1], self.features))
         dtype = jnp.bfloat16 if x.dtype == jnp.bfloat16 else jnp.result_type(x, w)
         return conv2d(x.astype(dtype), w.astype(dtype), self.stride, self.padding,
-                      self.dilation, self.winograd_min_channels)
+                      self.dilation, self.winograd_min_channels, self.winograd_tile)

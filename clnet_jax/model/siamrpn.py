@@ -77,12 +77,13 @@ class ConvBN(nn.Module):
     relu: bool = True
     axis_name: str | None = None
     winograd_min_channels: int = 0  # model/conv.py: 3x3 convolutions as products in training
+    winograd_tile: str = "2"  # their Winograd tile (winograd.tile_for)
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
         p = self.padding
         conv = Conv(self.features, self.kernel, self.stride, p, self.dilation,
-                    self.winograd_min_channels, name="conv")
+                    self.winograd_min_channels, self.winograd_tile, name="conv")
         winograd_ok = self.kernel == 3 and self.stride == 1
         if winograd_ok and self.has_variable("winograd", "conv"):
             # inference params (tracker.prepare): the kernel transformed once at load
@@ -105,6 +106,7 @@ class Bottleneck(nn.Module):
     shortcut: tuple | None = None
     axis_name: str | None = None
     winograd_min_channels: int = 0
+    winograd_tile: str = "2"
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -114,15 +116,17 @@ class Bottleneck(nn.Module):
             padding = dilation
         if dilation > 1:
             padding = dilation
-        ax, wmin = self.axis_name, self.winograd_min_channels
+        ax = self.axis_name
+        wino = dict(winograd_min_channels=self.winograd_min_channels,
+                    winograd_tile=self.winograd_tile)
         out = ConvBN(self.planes, 1, axis_name=ax, name="conv1")(x, train)
         out = ConvBN(self.planes, 3, self.stride, padding, dilation, axis_name=ax,
-                     winograd_min_channels=wmin, name="conv2")(out, train)
+                     **wino, name="conv2")(out, train)
         out = ConvBN(self.planes * 4, 1, relu=False, axis_name=ax, name="conv3")(out, train)
         if self.shortcut is not None:
             k, p, d = self.shortcut
             x = ConvBN(self.planes * 4, k, self.stride, p, d, relu=False, axis_name=ax,
-                       winograd_min_channels=wmin, name="downsample")(x, train)
+                       **wino, name="downsample")(x, train)
         return nn.relu(out + x)
 
 
@@ -154,6 +158,7 @@ class ResNet(nn.Module):
     used_layers: Sequence[int] = (2, 3, 4)
     axis_name: str | None = None
     winograd_min_channels: int = 0
+    winograd_tile: str = "2"
 
     @nn.compact
     def __call__(self, x: Array, train: bool | frozenset = False) -> list[Array]:
@@ -178,7 +183,7 @@ class ResNet(nn.Module):
             for j in range(self.blocks[layer - 1]):
                 spec = _shortcut_spec(stride, dilation, in_ch, planes * 4) if j == 0 else None
                 x = Bottleneck(planes, stride if j == 0 else 1, dilation, spec, self.axis_name,
-                               self.winograd_min_channels,
+                               self.winograd_min_channels, self.winograd_tile,
                                name=f"layer{layer}_{j}")(x, name in layers)
                 in_ch = planes * 4
             if layer in self.used_layers:
@@ -191,11 +196,14 @@ class DepthwiseHidden(nn.Module):
     hidden: int
     axis_name: str | None = None
     winograd_min_channels: int = 0
+    winograd_tile: str = "2"
 
     def setup(self):
-        ax, wmin = self.axis_name, self.winograd_min_channels
-        self.conv_kernel = ConvBN(self.hidden, 3, axis_name=ax, winograd_min_channels=wmin)
-        self.conv_search = ConvBN(self.hidden, 3, axis_name=ax, winograd_min_channels=wmin)
+        ax = self.axis_name
+        wino = dict(winograd_min_channels=self.winograd_min_channels,
+                    winograd_tile=self.winograd_tile)
+        self.conv_kernel = ConvBN(self.hidden, 3, axis_name=ax, **wino)
+        self.conv_search = ConvBN(self.hidden, 3, axis_name=ax, **wino)
         self.head0 = ConvBN(self.hidden, 1, axis_name=self.axis_name)
 
     def __call__(self, kernel: Array, search: Array, train: bool = False) -> Array:
@@ -221,15 +229,17 @@ class SiamRPN(nn.Module):
     # 'float64': everything in float64, needs jax_enable_x64)
     winograd_min_channels: int = 0  # the 3x3 convolutions (backbone, heads) this wide as
     # matrix products inside the program (training on CPUs; model/conv.py), 0: never
+    winograd_tile: str = "2"  # their Winograd output tile (winograd.tile_for)
 
     def setup(self):
         ax = self.axis_name
         self.backbone = ResNet(self.width, tuple(self.blocks), tuple(self.used_layers), ax,
-                               self.winograd_min_channels)
+                               self.winograd_min_channels, self.winograd_tile)
         # Flax names dict members "<attr>_<key>": neck_2, rpn_2_cls, ...
         self.neck = {str(l): ConvBN(self.neck_channels, 1, relu=False, axis_name=ax)
                      for l in self.used_layers}
-        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden, ax, self.winograd_min_channels)
+        self.rpn = {f"{l}_{b}": DepthwiseHidden(self.hidden, ax, self.winograd_min_channels,
+                                                self.winograd_tile)
                     for l in self.used_layers for b in BRANCHES}
 
     def features(self, img: Array, train: bool = False,
@@ -314,16 +324,16 @@ def model_fields(model_cfg) -> dict:
 
 
 def model_from_config(cfg, axis_name: str | None = None, dtype: str = "float32",
-                      winograd_min_channels: int = 0) -> SiamRPN:
+                      winograd_min_channels: int = 0, winograd_tile: str = "2") -> SiamRPN:
     """The network of ``cfg.model`` (``axis_name``: BN synchronised over that mapped axis;
-    ``winograd_min_channels``: see :class:`SiamRPN`)."""
+    ``winograd_min_channels``, ``winograd_tile``: see :class:`SiamRPN`)."""
     if dtype == "float64" and not jax.config.jax_enable_x64:
         raise ValueError("compute_dtype='float64' needs JAX's 64-bit mode: set JAX_ENABLE_X64=1 "
                          "in the environment (or jax.config.update('jax_enable_x64', True) "
                          "before building the model); without it every array would silently "
                          "stay float32")
     return SiamRPN(**model_fields(cfg), axis_name=axis_name, dtype=dtype,
-                   winograd_min_channels=winograd_min_channels)
+                   winograd_min_channels=winograd_min_channels, winograd_tile=winograd_tile)
 
 
 def init_params(cfg, key) -> dict:

@@ -213,12 +213,19 @@ def winograd_min_channels(cfg) -> int:
     return cfg.train.winograd_min_channels if winograd.enabled(cfg.train.get("winograd", "off")) else 0
 
 
+def winograd_settings(cfg) -> dict:
+    """The training model's Winograd fields (:class:`model.siamrpn.SiamRPN`): which 3×3
+    convolutions run as products, and their tile (``train.winograd_tile``)."""
+    return {"winograd_min_channels": winograd_min_channels(cfg),
+            "winograd_tile": cfg.train.get("winograd_tile", "2")}
+
+
 def setup(cfg, stage: str, mesh: Mesh) -> TrainSetup:
     t = cfg.train
     # BN over the whole batch ('global') synchronises across the mesh's 'data' axis
     bn_axis = "data" if stage == "base" and t.bn_sync == "global" else None
     net = model_lib.model_from_config(cfg.model, bn_axis, t.compute_dtype,
-                                      winograd_min_channels(cfg))
+                                      **winograd_settings(cfg))
     return TrainSetup(cfg, stage, net, make_optimizer(cfg, stage), mesh,
                       jnp.asarray(epoch_learning_rates(cfg.train[stage])))
 

@@ -101,6 +101,31 @@ def _products_equal_the_convolution(x, s: int, p: int, d: int):
     return prod, v
 
 
+def _winograd_products(f, *args) -> set:
+    """The batch sizes of the batched matrix products in ``f``'s program: (m + 2)² for the
+    Winograd F(m×m, 3×3) products (16 or 36)."""
+    return {e.invars[0].aval.shape[0] for e in jax.make_jaxpr(f)(*args).jaxpr.eqns
+            if e.primitive.name == "dot_general" and e.params["dimension_numbers"][1][0]}
+
+
+@pytest.mark.parametrize("tile,products", [("2", 16), ("4", 36), ("auto", 16)])
+def test_winograd_tile_picks_the_products(tile, products):
+    """``winograd_tile`` picks F(2×2) or F(4×4) in the forward pass and both gradients ('auto'
+    at 8 input channels: F(2×2), ``winograd.tile_for``), and F(4×4) gives the convolution's
+    outputs and gradients too, to its larger rounding."""
+    x = jax.random.normal(jax.random.key(0), (2, 13, 11, 8))
+    direct = conv.Conv(16, 3, 1, 2, 2)
+    prod = conv.Conv(16, 3, 1, 2, 2, winograd_min_channels=8, winograd_tile=tile)
+    v = direct.init(jax.random.key(1), x)
+    np.testing.assert_allclose(prod.apply(v, x), direct.apply(v, x), rtol=1e-4, atol=1e-4)
+    loss = lambda m: (lambda v, x: jnp.sum(jnp.sin(m.apply(v, x))))
+    g, rg = jax.grad(loss(prod), (0, 1))(v, x), jax.grad(loss(direct), (0, 1))(v, x)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(rg)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-3)
+    assert _winograd_products(lambda v, x: prod.apply(v, x), v, x) == {products}
+    assert _winograd_products(jax.grad(loss(prod), (0, 1)), v, x) == {products}
+
+
 @pytest.mark.parametrize("s,p,d", [(2, 0, 1), (2, 1, 1), (2, 2, 2), (3, 1, 1)])
 def test_strided_products_equal_the_convolution_and_its_gradients(s, p, d):
     """With ``winograd_min_channels`` reached, a strided 3x3 convolution runs as nine
@@ -130,11 +155,15 @@ def test_heads_take_the_matrix_product_path_with_the_backbone():
     assert len(forward) == 2 and all(e.invars[1].aval.shape[:2] == (7, 7) for e in forward)
     assert len(convs(jax.grad(loss(net)))) == 4  # template and search: forward, weight grad
     assert len(convs(jax.grad(loss(ref)))) > 40
+    tiled = M.model_from_config(cfg.model, winograd_min_channels=1, winograd_tile="4")
+    assert _winograd_products(jax.grad(loss(net)), v) == {16}
+    assert _winograd_products(jax.grad(loss(tiled)), v) == {36}  # backbone and heads alike
 
 
 def test_training_takes_the_winograd_path_where_configured():
     """``train.winograd``: 'auto' on a CPU backend and 'on' give the model the configured
-    channel bound; 'off' gives 0 (XLA's convolutions everywhere)."""
+    channel bound; 'off' gives 0 (XLA's convolutions everywhere); ``train.winograd_tile``
+    reaches the training model, and a tile that does not exist is refused at load."""
     from clnet_jax import config as config_lib
     from clnet_jax.train import step as TS
     cfg = lambda mode: config_lib.from_file("siamrpn_r50", {"train.winograd": mode})
@@ -143,3 +172,11 @@ def test_training_takes_the_winograd_path_where_configured():
     assert TS.winograd_min_channels(cfg("auto")) == (256 if jax.default_backend() == "cpu" else 0)
     with pytest.raises(ValueError, match="train.winograd"):
         cfg("yes")
+    r50 = config_lib.from_file("siamrpn_r50")
+    assert TS.winograd_settings(r50) == {"winograd_min_channels": TS.winograd_min_channels(r50),
+                                         "winograd_tile": "auto"}
+    assert TS.setup(r50, "base", None).net.winograd_tile == "auto"
+    tile = config_lib.from_file("siamrpn_r50", {"train.winograd_tile": "2"})
+    assert TS.winograd_settings(tile)["winograd_tile"] == "2"
+    with pytest.raises(ValueError, match="train.winograd_tile"):
+        config_lib.from_file("siamrpn_r50", {"train.winograd_tile": "3"})
