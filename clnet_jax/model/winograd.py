@@ -64,13 +64,15 @@ def _combine(mat, xs: list) -> list:
 
 # Input channels from which F(4×4, 3×3) beats F(2×2, 3×3) on a CPU: its 36 products of
 # (tiles × C) @ (C × O) save more than its larger input and output transforms cost only
-# when C and O are wide (r50's layer3/4 shortcuts and layer4; docs/benchmarks.md).
+# when C and O are wide (r50's layer3/4 shortcuts and layer4), in tracking at batch 1 and
+# in training at 8 pairs alike (docs/benchmarks.md).
 WIDE_CHANNELS = 512
 
 
 def tile_for(setting: str, in_channels: int) -> int:
-    """The output tile m of one convolution under a ``track.winograd_tile`` setting: '2' or
-    '4' for every convolution, or 'auto': 4 from :data:`WIDE_CHANNELS` input channels, else 2."""
+    """The output tile m of one convolution under a ``track.winograd_tile`` or
+    ``train.winograd_tile`` setting: '2' or '4' for every convolution, or 'auto': 4 from
+    :data:`WIDE_CHANNELS` input channels, else 2."""
     if setting == "auto":
         return 4 if in_channels >= WIDE_CHANNELS else 2
     return int(setting)
