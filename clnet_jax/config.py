@@ -132,9 +132,11 @@ def base_config() -> ml_collections.ConfigDict:
     # products, differentiated through: Winograd products at stride 1, products of strided
     # slices otherwise ('auto': on a CPU backend, where they are faster than XLA's
     # convolution for r50's convolutions from 256 channels on; model/conv.py).
-    # winograd_tile: their Winograd output tile, as track.winograd_tile ('auto': F(4×4, 3×3)
-    # from 512 input channels, error ~2e-5 relative, where it is the faster in training on a
-    # CPU too; F(2×2, 3×3), ~1e-6, for the narrower ones; '2' keeps every one at ~1e-6).
+    # winograd_tile: their Winograd output tile: '2' (F(2×2, 3×3), error ~1e-6 relative),
+    # '4' (F(4×4, 3×3), ~2e-5), or 'auto': F(4×4) from 256 input channels where each dilation
+    # sub-grid's output side is at least 8 (r50's search crops from layer3 on, the heads'
+    # search maps), where it is the faster in training on a CPU, else F(2×2)
+    # (model/winograd.py: train_tile_for).
     # optimizer: 'sgd' (upstream: momentum SGD with L2 weight decay) or 'adamw' (for models
     # trained from scratch).
     c.train = ml_collections.ConfigDict(dict(

@@ -77,7 +77,7 @@ class ConvBN(nn.Module):
     relu: bool = True
     axis_name: str | None = None
     winograd_min_channels: int = 0  # model/conv.py: 3x3 convolutions as products in training
-    winograd_tile: str = "2"  # their Winograd tile (winograd.tile_for)
+    winograd_tile: str = "2"  # their Winograd tile (winograd.train_tile_for)
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -229,7 +229,7 @@ class SiamRPN(nn.Module):
     # 'float64': everything in float64, needs jax_enable_x64)
     winograd_min_channels: int = 0  # the 3x3 convolutions (backbone, heads) this wide as
     # matrix products inside the program (training on CPUs; model/conv.py), 0: never
-    winograd_tile: str = "2"  # their Winograd output tile (winograd.tile_for)
+    winograd_tile: str = "2"  # their Winograd output tile (winograd.train_tile_for)
 
     def setup(self):
         ax = self.axis_name

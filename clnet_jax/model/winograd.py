@@ -62,19 +62,47 @@ def _combine(mat, xs: list) -> list:
     return out
 
 
+def _mix(mat: np.ndarray, x: Array) -> Array:
+    """``mat @ x`` over ``x``'s leading axis, ``mat`` a constant (float64, cast to ``x``'s
+    dtype): one product, so one pass over ``x``, where :func:`_combine`'s rows become a
+    fusion each, stacked (several times slower on r50's wide kernels and tiles; its
+    transpose is one product too)."""
+    y = jax.lax.dot_general(jnp.asarray(mat, x.dtype), x.reshape(x.shape[0], -1),
+                            (((1,), (0,)), ((), ())), precision=jax.lax.Precision.HIGHEST)
+    return y.reshape(mat.shape[0], *x.shape[1:])
+
+
 # Input channels from which F(4×4, 3×3) beats F(2×2, 3×3) on a CPU: its 36 products of
 # (tiles × C) @ (C × O) save more than its larger input and output transforms cost only
-# when C and O are wide (r50's layer3/4 shortcuts and layer4), in tracking at batch 1 and
-# in training at 8 pairs alike (docs/benchmarks.md).
+# when C and O are wide (r50's layer3/4 shortcuts and layer4): the tracker's rule, its
+# kernels transformed once at load for the template and the search crops alike
+# (docs/benchmarks.md). Training has its own (:func:`train_tile_for`).
 WIDE_CHANNELS = 512
 
 
 def tile_for(setting: str, in_channels: int) -> int:
-    """The output tile m of one convolution under a ``track.winograd_tile`` or
-    ``train.winograd_tile`` setting: '2' or '4' for every convolution, or 'auto': 4 from
-    :data:`WIDE_CHANNELS` input channels, else 2."""
+    """The output tile m of one convolution under ``track.winograd_tile``: '2' or '4' for
+    every convolution, or 'auto': 4 from :data:`WIDE_CHANNELS` input channels, else 2."""
     if setting == "auto":
         return 4 if in_channels >= WIDE_CHANNELS else 2
+    return int(setting)
+
+
+# Training's 'auto' (model/conv.py, kernels transformed inside the step): F(4×4) from 256
+# input channels (r50's layer3 and the heads too), where each sub-grid's output side holds
+# two full 4×4 tiles. On smaller maps (the template's layer4 3×3s, the heads' 7×7 kernel maps)
+# its padded tiles and transforms cost more than its products save (docs/benchmarks.md).
+TRAIN_WIDE_CHANNELS = 256
+TRAIN_MIN_SIDE = 8
+
+
+def train_tile_for(setting: str, in_channels: int, out_side: int) -> int:
+    """The output tile m of one training convolution under ``train.winograd_tile``: '2' or
+    '4' for every convolution, or 'auto': 4 from :data:`TRAIN_WIDE_CHANNELS` input channels
+    where each sub-grid's output side (``out_side``: output side / dilation, rounded up) is
+    at least :data:`TRAIN_MIN_SIDE`, else 2."""
+    if setting == "auto":
+        return 4 if in_channels >= TRAIN_WIDE_CHANNELS and out_side >= TRAIN_MIN_SIDE else 2
     return int(setting)
 
 
@@ -85,14 +113,17 @@ def tile_of(u) -> int:
 
 def kernel_transform(w, m: int = 2):
     """(3, 3, C, O) HWIO kernel -> ((m + 2)², C, O) transformed kernel G w Gᵀ (computed in
-    float64 on the host when ``w`` is a NumPy array, then cast back)."""
+    float64 on the host when ``w`` is a NumPy array, then cast back).
+
+    Traced (training, where the kernel changes every step), it is one product of the
+    ((m + 2)², 9) matrix G ⊗ G with the kernel's nine taps (:func:`_mix`), and so is its
+    transpose: one pass over the kernel each way (docs/benchmarks.md)."""
     _, g, _ = _MATRICES[m]
+    g64 = np.asarray(g, np.float64)
     if isinstance(w, np.ndarray):
-        g64 = np.asarray(g, np.float64)
         u = np.einsum("ai,bj,ijco->abco", g64, g64, w.astype(np.float64))
         return u.reshape(-1, *w.shape[2:]).astype(w.dtype)
-    rows = _combine(g, [w[i] for i in range(3)])
-    return jnp.stack([v for r in rows for v in _combine(g, [r[j] for j in range(3)])])
+    return _mix(np.kron(g64, g64), w.reshape(9, *w.shape[2:]))
 
 
 def _tiles_per_side(size: int, d: int, m: int) -> int:
@@ -121,16 +152,16 @@ def _input_tiles_fwd(xp, m, d, th, tw):
 
 
 def _input_tiles_bwd(m, d, th, tw, shape, dv):
-    """The transform's transpose, written out: each tile's gradient B dV Bᵀ, then the
+    """The transform's transpose, written out: each tile's gradient B dV Bᵀ (one product of
+    B ⊗ B with the (m + 2)² transformed tiles, :func:`_mix`), then the
     overlapping tiles added per phase (tiles t and t + 1 overlap by two rows: four shifted
     sums per phase). ``jax.grad`` of the forward pads every strided slice to the input's
     size and adds the 16 or 36 copies, which makes the backward of r50's 3×3 layers
     slower (docs/benchmarks.md)."""
     bt, _, _ = _MATRICES[m]
     a = m + 2
-    coef = [[bt[r][i] for r in range(a)] for i in range(a)]  # B: tile element i <- row r
-    grad = {(i, j): _combine([[coef[i][r] * coef[j][q] for r in range(a) for q in range(a)]],
-                             list(dv))[0] for i in range(a) for j in range(a)}
+    b = np.asarray(bt, np.float64).T
+    grad = _mix(np.kron(b, b), dv).reshape(a, a, *dv.shape[1:])
     phases = []
     for ri in range(m):
         row = []

@@ -122,6 +122,20 @@ def test_winograd_tile_picks_the_products(tile, products):
     assert _winograd_products(jax.grad(loss, (0, 1)), v, x) == {products}
 
 
+@pytest.mark.parametrize("size,padding,dilation,products", [
+    (9, 1, 1, 36), (7, 0, 1, 16), (15, 2, 2, 36), (15, 4, 4, 16), (31, 4, 4, 36)])
+def test_auto_tile_follows_the_map(size, padding, dilation, products):
+    """``winograd_tile='auto'`` in training: at 256 input channels F(4×4) where each
+    dilation sub-grid's output side is at least 8 (a 9² map, or r50's 15² template at
+    dilation 2, its 31² search crop at dilation 4), F(2×2) below (a head's 7² template
+    kernel, the 15² template at dilation 4); forward and gradient programs alike."""
+    x = jnp.zeros((1, size, size, 256))
+    k = jnp.zeros((3, 3, 256, 4))
+    f = lambda x, k: jnp.sum(conv.conv2d(x, k, 1, padding, dilation, 256, "auto"))
+    assert _winograd_products(f, x, k) == {products}
+    assert _winograd_products(jax.grad(f, (0, 1)), x, k) == {products}
+
+
 @pytest.mark.parametrize("s,p,d", [(2, 0, 1), (2, 1, 1), (2, 2, 2), (3, 1, 1)])
 def test_strided_products_equal_the_convolution_and_its_gradients(s, p, d):
     """With ``winograd_min_channels`` reached, a strided 3x3 convolution runs as nine

@@ -56,6 +56,29 @@ def test_conv3x3_gradients_equal_lax_conv_in_float64(size, padding, dilation, ti
             np.testing.assert_allclose(a, b, atol=1e-12 * float(jnp.abs(b).max()))
 
 
+def _primitive_counts(f, *args) -> dict:
+    out: dict = {}
+    for e in jax.make_jaxpr(f)(*args).jaxpr.eqns:
+        out[e.primitive.name] = out.get(e.primitive.name, 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("tile", [2, 4])
+def test_traced_kernel_transform_is_the_host_one_as_one_product(tile):
+    """Inside a program (training) the transform is one product of G ⊗ G with the nine
+    taps, forward and backward (no per-tap combinations stacked), and gives the float64 host
+    transform's values to float32 rounding."""
+    w = jnp.asarray(np.random.default_rng(2).normal(size=(3, 3, 6, 5)), jnp.float32)
+    u = winograd.kernel_transform(w, tile)
+    np.testing.assert_allclose(u, winograd.kernel_transform(np.asarray(w), tile),
+                               rtol=1e-6, atol=1e-6)
+    fwd = _primitive_counts(lambda w: winograd.kernel_transform(w, tile), w)
+    grad = _primitive_counts(jax.grad(lambda w: jnp.sum(jnp.sin(
+        winograd.kernel_transform(w, tile)))), w)
+    assert fwd.get("dot_general") == 1 and "concatenate" not in fwd
+    assert grad.get("dot_general") == 2 and "concatenate" not in grad
+
+
 @pytest.mark.slow
 def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
     cfg = config("siamrpn_tiny", **{"track.winograd": "on"})
@@ -90,6 +113,14 @@ def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
 def test_tile_for_takes_f4_from_512_input_channels():
     assert [winograd.tile_for("auto", c) for c in (64, 511, 512, 2048)] == [2, 2, 4, 4]
     assert winograd.tile_for("2", 4096) == 2 and winograd.tile_for("4", 8) == 4
+
+
+def test_train_tile_for_takes_f4_from_256_channels_on_full_tiles():
+    """Training's rule: F(4×4) needs 256 input channels and two full 4×4 tiles per sub-grid
+    side; '2' and '4' hold for every convolution."""
+    assert [winograd.train_tile_for("auto", c, 8) for c in (128, 255, 256, 2048)] == [2, 2, 4, 4]
+    assert [winograd.train_tile_for("auto", 1024, s) for s in (4, 7, 8, 29)] == [2, 2, 4, 4]
+    assert winograd.train_tile_for("2", 4096, 64) == 2 and winograd.train_tile_for("4", 8, 1) == 4
     with pytest.raises(ValueError, match="track.winograd_tile='8': choose one of 2, 4, auto"):
         config("siamrpn_tiny", **{"track.winograd_tile": "8"})
 
