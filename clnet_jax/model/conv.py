@@ -80,7 +80,7 @@ def conv2d(x: Array, kernel: Array, stride: int = 1, padding: int = 0,
     if k == 1 and padding == 0:  # strided: the same products on the kept pixels
         return pointwise(x[:, ::stride, ::stride] if stride > 1 else x, kernel[0, 0])
     if use_winograd(x, kernel, stride, winograd_min_channels):
-        out_side = -(-(min(x.shape[1:3]) + 2 * padding - 2 * dilation) // dilation)
+        out_side = winograd.sub_grid_outputs(min(x.shape[1:3]) + 2 * padding, dilation)
         m = winograd.train_tile_for(winograd_tile, x.shape[-1], out_side)
         return winograd.conv3x3(x, winograd.kernel_transform(kernel, m), padding, dilation)
     if as_products(x, kernel, winograd_min_channels):  # strided

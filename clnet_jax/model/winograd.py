@@ -99,8 +99,8 @@ TRAIN_MIN_SIDE = 8
 def train_tile_for(setting: str, in_channels: int, out_side: int) -> int:
     """The output tile m of one training convolution under ``train.winograd_tile``: '2' or
     '4' for every convolution, or 'auto': 4 from :data:`TRAIN_WIDE_CHANNELS` input channels
-    where each sub-grid's output side (``out_side``: output side / dilation, rounded up) is
-    at least :data:`TRAIN_MIN_SIDE`, else 2."""
+    where each sub-grid's output side (``out_side``: :func:`sub_grid_outputs`) is at least
+    :data:`TRAIN_MIN_SIDE`, else 2."""
     if setting == "auto":
         return 4 if in_channels >= TRAIN_WIDE_CHANNELS and out_side >= TRAIN_MIN_SIDE else 2
     return int(setting)
@@ -126,12 +126,20 @@ def kernel_transform(w, m: int = 2):
     return _mix(np.kron(g64, g64), w.reshape(9, *w.shape[2:]))
 
 
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def sub_grid_outputs(size: int, d: int) -> int:
+    """Valid outputs along one side of each of a dilation-``d`` convolution's sub-grids: a
+    padded side of ``size`` holds ceil(size / d) sub-grid rows, of which all but 2 are
+    valid outputs (what :func:`train_tile_for` calls ``out_side``)."""
+    return _ceil_div(size, d) - 2
+
+
 def _tiles_per_side(size: int, d: int, m: int) -> int:
-    """Output tiles along one side of each sub-grid: a padded side of ``size`` holds
-    ceil(size / d) sub-grid rows, of which all but 2 are valid outputs, m per tile."""
-    def ceil_div(a: int, b: int) -> int:
-        return -(-a // b)
-    return ceil_div(ceil_div(size, d) - 2, m)
+    """Output tiles along one side of each sub-grid, m outputs per tile."""
+    return _ceil_div(sub_grid_outputs(size, d), m)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))

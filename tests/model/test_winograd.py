@@ -113,6 +113,8 @@ def test_prepare_adds_transformed_kernels_and_keeps_the_outputs():
 def test_tile_for_takes_f4_from_512_input_channels():
     assert [winograd.tile_for("auto", c) for c in (64, 511, 512, 2048)] == [2, 2, 4, 4]
     assert winograd.tile_for("2", 4096) == 2 and winograd.tile_for("4", 8) == 4
+    with pytest.raises(ValueError, match="track.winograd_tile='8': choose one of 2, 4, auto"):
+        config("siamrpn_tiny", **{"track.winograd_tile": "8"})
 
 
 def test_train_tile_for_takes_f4_from_256_channels_on_full_tiles():
@@ -121,8 +123,6 @@ def test_train_tile_for_takes_f4_from_256_channels_on_full_tiles():
     assert [winograd.train_tile_for("auto", c, 8) for c in (128, 255, 256, 2048)] == [2, 2, 4, 4]
     assert [winograd.train_tile_for("auto", 1024, s) for s in (4, 7, 8, 29)] == [2, 2, 4, 4]
     assert winograd.train_tile_for("2", 4096, 64) == 2 and winograd.train_tile_for("4", 8, 1) == 4
-    with pytest.raises(ValueError, match="track.winograd_tile='8': choose one of 2, 4, auto"):
-        config("siamrpn_tiny", **{"track.winograd_tile": "8"})
 
 
 @pytest.mark.slow
