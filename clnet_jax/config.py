@@ -122,7 +122,9 @@ def base_config() -> ml_collections.ConfigDict:
         dir="", holdout="", holdout_every=0))
     # Training, shared by both stages. pysot's build_opt_lr: the backbone is frozen (BN in
     # inference mode) until backbone_train_epoch of the base stage, then
-    # backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics.
+    # backbone_train_layers train at lr * backbone_lr_mult with BN on batch statistics;
+    # until then the backbone takes no update (no weight decay), and at the switch every
+    # momentum buffer restarts, as pysot builds a new optimiser there.
     # bn_sync: 'global' (BN over the whole batch, all devices) or 'per_device' (pysot's
     # per-GPU BN). pretrained_backbone: a backbone checkpoint written by
     # `clnet-convert resnet50.model DIR` (ImageNet start, as upstream).

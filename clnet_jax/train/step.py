@@ -3,7 +3,9 @@
 Stage ``base`` follows pysot's ``build_opt_lr``: neck and heads train with BN on batch
 statistics; the backbone is frozen with its BN in inference mode until
 ``train.backbone_train_epoch``, then ``train.backbone_train_layers`` (layer2-4) train at
-``lr * backbone_lr_mult`` with BN on batch statistics, stem and layer1 staying frozen. BN
+``lr * backbone_lr_mult`` with BN on batch statistics, stem and layer1 staying frozen; until
+then the backbone takes no update, and at the switch every momentum buffer restarts
+(:func:`restart_momentum`), as pysot builds a new optimiser there. BN
 statistics are taken over the whole batch, synchronised across devices
 (``train.bn_sync='global'``), or per device as pysot's per-GPU BN (``'per_device'``); the
 loss divides by the counts of the global batch, so one device holding every pair gives the
@@ -185,15 +187,37 @@ def make_optimizer(cfg, stage: str) -> optax.GradientTransformation:
     if stage != "base":
         return optax.chain(optax.clip_by_global_norm(t.grad_clip), update_rule(schedule))
 
-    # Before the backbone epoch its layers get neither gradient nor weight decay, so their
-    # momentum starts at zero when they switch on (pysot builds a fresh optimiser then).
+    # Before the backbone epoch pysot's optimiser does not hold the backbone's layers: their
+    # updates (weight decay included) are zero, so they keep their values bit for bit. The
+    # scaling comes after the rule, as weight decay would otherwise move them; the momentum
+    # the decay leaves behind is cleared with every other at the switch (restart_momentum).
     on = lambda step: (epoch(step) >= t.backbone_train_epoch).astype(jnp.float32)
-    backbone = optax.chain(optax.scale_by_schedule(on),
-                           update_rule(lambda step: schedule(step) * t.backbone_lr_mult))
+    backbone = optax.chain(update_rule(lambda step: schedule(step) * t.backbone_lr_mult),
+                           optax.scale_by_schedule(on))
     return optax.chain(optax.clip_by_global_norm(t.grad_clip),
                        optax.multi_transform({"backbone": backbone, "rest": update_rule(schedule),
                                               "frozen": optax.set_to_zero()},
                                              lambda tree: base_param_labels(cfg, tree)))
+
+
+def restart_step(cfg, stage: str) -> int | None:
+    """The step at which the base stage's optimiser starts afresh: pysot's ``tools/train.py``
+    builds a new SGD (``build_opt_lr``) when the backbone starts training, so every momentum
+    buffer, the neck's and heads' included, restarts from zero there. None: no restart (the
+    CLNet stage, or a backbone that trains from the first step)."""
+    t = cfg.train
+    if stage != "base" or t.backbone_train_epoch <= 0:
+        return None
+    return t.backbone_train_epoch * t.steps_per_epoch
+
+
+def restart_momentum(opt_state, restart: Array):
+    """``opt_state`` with its floating-point state (the momentum buffers; Adam's moments)
+    zeroed where ``restart`` holds. Its integer counts, which drive the learning-rate
+    schedules, go on: pysot's new optimiser starts at the epoch's rate."""
+    clear = lambda v: (jnp.where(restart, jnp.zeros_like(v), v)
+                       if jnp.issubdtype(v.dtype, jnp.floating) else v)
+    return jax.tree.map(clear, opt_state)
 
 
 # ------------------------------------------------------------------------- the step
@@ -265,7 +289,12 @@ def local_update(ts: TrainSetup, state: dict, batch, keys, layers) -> tuple[dict
     aux = jax.lax.psum(aux, "data")
     stats = jax.lax.pmean(stats, "data")  # identical already when BN is synchronised
     aux["grad_norm"] = optax.global_norm(grads)
-    updates, opt_state = ts.opt.update(grads, state["opt_state"], state["trainable"])
+    opt_state = state["opt_state"]
+    restart = restart_step(ts.cfg, ts.stage)
+    # only the program of the phase that holds the restart step carries the test
+    if restart is not None and layers == backbone_train_layers(ts.cfg, restart):
+        opt_state = restart_momentum(opt_state, state["step"] == restart)
+    updates, opt_state = ts.opt.update(grads, opt_state, state["trainable"])
     trainable = optax.apply_updates(state["trainable"], updates)
     frozen = dict(state["frozen"])
     frozen["batch_stats" if ts.stage == "base" else "gen_stats"] = stats

@@ -306,6 +306,79 @@ def _paths(tree, prefix=()):
         yield prefix, tree
 
 
+# the optimiser flow of tests/golden/make_pysot_sgd.py: one epoch per step, layer2 from step 2
+SGD_RULES = {"train.steps_per_epoch": 1, "train.backbone_train_epoch": 2,
+             "train.backbone_train_layers": ["layer2"], "train.backbone_lr_mult": 0.1,
+             "train.weight_decay": 0.1, "train.momentum": 0.9, "train.grad_clip": 10.0,
+             "train.optimizer": "sgd", "train.base.epochs": 4, "train.base.warmup_epochs": 1,
+             "train.base.warmup_start_lr": 0.1, "train.base.lr": 0.5, "train.base.lr_end": 0.05}
+
+
+def test_base_optimizer_follows_pysot_sgd_across_the_backbone_switch():
+    """torch's SGD in pysot's flow (tests/golden/pysot_sgd.npz): before the switch the
+    backbone keeps its values bit for bit (no update, no weight decay); at the switch every
+    momentum buffer restarts, the neck's and heads' too (pysot builds a new optimiser), and
+    layer2 trains at lr × 0.1; the stem never moves; the clip acts on step 1."""
+    ref = np.load(os.path.join(PARITY, "pysot_sgd.npz"))
+    cfg = config("train_tiny", **SGD_RULES)
+    np.testing.assert_allclose(TS.epoch_learning_rates(cfg.train.base), ref["rates"], rtol=1e-6)
+    to_tree = lambda get: {"model": {"backbone": {"layer2_0": {"w": get("layer2")},
+                                                  "stem": {"w": get("stem")}},
+                                     "neck_2": {"w": get("neck")}},
+                           "heads": {"head": get("head")}}
+    params = to_tree(lambda k: jnp.asarray(ref[f"init/{k}"]))
+    opt = TS.make_optimizer(cfg, "base")
+    opt_state = opt.init(params)
+    restart = TS.restart_step(cfg, "base")
+    assert restart == 2 and TS.restart_step(cfg, "clnet") is None
+    update = jax.jit(lambda g, st, p, i: opt.update(
+        g, TS.restart_momentum(st, i == restart), p))
+    for step in range(4):
+        grads = to_tree(lambda k: jnp.asarray(ref[f"grad/{step}/{k}"]))
+        updates, opt_state = update(grads, opt_state, params, step)
+        params = jax.tree.map(lambda p, u: p + u, params, updates)
+        ours = {"layer2": params["model"]["backbone"]["layer2_0"]["w"],
+                "stem": params["model"]["backbone"]["stem"]["w"],
+                "neck": params["model"]["neck_2"]["w"], "head": params["heads"]["head"]}
+        for k, v in ours.items():
+            np.testing.assert_allclose(v, ref[f"after/{step}/{k}"], rtol=2e-6, atol=1e-7,
+                                       err_msg=f"step {step}: {k}")
+        if step < restart:
+            assert np.array_equal(ours["layer2"], ref["init/layer2"]), step
+    assert np.array_equal(ours["stem"], ref["init/stem"])
+
+
+def test_step_keeps_the_frozen_backbone_and_restarts_momentum_at_the_switch(tiny_data):
+    """The jitted step itself: before the backbone epoch the backbone's parameters come back
+    bit for bit; the program of the backbone phase clears the momentum at the switch step."""
+    from jax.sharding import Mesh
+
+    from clnet_jax.data import pipeline
+    cfg = config("train_tiny", **{**PYSOT_RULES, "train.backbone_train_epoch": 1,
+                                  "data.data_dir": tiny_data})
+    params = M.init_params(cfg, jax.random.key(0))
+    stores, samples = trainer.train_source(cfg)
+    batch = next(pipeline.make_iterator(stores, cfg, 0, 2, 1, samples=samples))
+    batch.pop("skipped")
+    step = TS.make_train_step(cfg, "base", Mesh(np.array(jax.devices()[:1]), ("data",)))
+    state0 = TS.init_state(cfg, "base", params, 0)
+    state1, _ = step(state0, batch, 0)
+    same = jax.tree.map(lambda a, b: bool(np.array_equal(a, b)),
+                        state0["trainable"]["model"]["backbone"],
+                        state1["trainable"]["model"]["backbone"])
+    assert all(jax.tree.leaves(same))
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(state0["trainable"]["heads"]), jax.tree.leaves(state1["trainable"]["heads"])))
+    # step 1 is the switch: the same as stepping with the momentum cleared beforehand
+    cleared = dict(state1, opt_state=TS.restart_momentum(state1["opt_state"], True))
+    assert any(np.any(np.asarray(a) != 0) for a in jax.tree.leaves(state1["opt_state"])
+               if np.issubdtype(a.dtype, np.floating))  # momentum to clear
+    a, _ = step(state1, batch, 1)
+    b, _ = step(cleared, batch, 1)
+    for x, y in zip(jax.tree.leaves(a["trainable"]), jax.tree.leaves(b["trainable"])):
+        assert np.array_equal(x, y)
+
+
 @pytest.mark.parametrize("case,epoch", [("epoch0", 0), ("epoch10", 10)])
 def test_base_step_follows_pysot_bn_and_freezing_rules(golden, tiny_params, case, epoch):
     """pysot's build_opt_lr: frozen layers in BN inference mode, trainable ones on the
