@@ -291,7 +291,7 @@ def local_update(ts: TrainSetup, state: dict, batch, keys, layers) -> tuple[dict
     aux["grad_norm"] = optax.global_norm(grads)
     opt_state = state["opt_state"]
     restart = restart_step(ts.cfg, ts.stage)
-    # only the program of the phase that holds the restart step carries the test
+    # only the program of the phase that holds the restart step compares the step with it
     if restart is not None and layers == backbone_train_layers(ts.cfg, restart):
         opt_state = restart_momentum(opt_state, state["step"] == restart)
     updates, opt_state = ts.opt.update(grads, opt_state, state["trainable"])

@@ -1,5 +1,5 @@
 """Writes ``pysot_sgd.npz``: four steps of pysot's optimiser flow (``tools/train.py``), run
-by torch itself, for ``tests/train/test_optimizer.py``. Needs torch (not a project
+by torch itself, for ``tests/train/test_train.py``. Needs torch (not a project
 dependency); run with a Python that has it::
 
     python tests/golden/make_pysot_sgd.py tests/golden/pysot_sgd.npz
