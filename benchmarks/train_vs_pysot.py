@@ -246,6 +246,18 @@ def make_weights(args) -> None:
     torch.save(model_builder().state_dict(), args.weights)
 
 
+def at_least(low: int):
+    """An argparse type: an integer of at least ``low`` (a clear error instead of a failure
+    after minutes of work)."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def add_arguments(ap: argparse.ArgumentParser, pairs: int, steps: int, warmup: int) -> None:
     """The arguments this script shares with ``train_step_profile.py``."""
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
@@ -253,11 +265,11 @@ def add_arguments(ap: argparse.ArgumentParser, pairs: int, steps: int, warmup: i
                     help="the Python that has torch (default: this one)")
     ap.add_argument("--weights", default="data_cache/train_vs_pysot/r50.pth")
     ap.add_argument("--data_dir", default="data_cache/train_vs_pysot/tfds")
-    ap.add_argument("--pairs", type=int, default=pairs, help="pairs per step (batch size)")
-    ap.add_argument("--steps", type=int, default=steps)
-    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--pairs", type=at_least(1), default=pairs, help="pairs per step (batch size)")
+    ap.add_argument("--steps", type=at_least(1), default=steps)
+    ap.add_argument("--warmup", type=at_least(0), default=warmup)
     ap.add_argument("--phases", default="epoch0,epoch10")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--threads", type=at_least(1), default=2, help="torch threads")
     ap.add_argument("--epoch", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--batch", default=None, help=argparse.SUPPRESS)
 
@@ -295,7 +307,7 @@ def run_child(args, script: str, side: str, flags: list[str], env: dict) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(ap, pairs=8, steps=5, warmup=2)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=at_least(1), default=3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="ours")
     ap.add_argument("--amp", action="store_true", help="pysot under torch.autocast")

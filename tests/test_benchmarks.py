@@ -211,3 +211,16 @@ def test_synthetic_on_real_reads_built_bases_and_never_trains(tmp_path):
     got = sor.cached_base(cfg, 1)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(params)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("flag", ["--rounds=0", "--steps=0", "--pairs=-1", "--warmup=-1"])
+def test_train_vs_pysot_refuses_counts_that_would_fail_late(flag, monkeypatch, capsys):
+    """A count that would end in an IndexError after minutes of work is refused at once, by
+    the command's own parser, before any input is prepared."""
+    from benchmarks import train_vs_pysot as tvp
+    monkeypatch.setattr(tvp, "prepare_inputs", lambda args: pytest.fail("work started"))
+    monkeypatch.setattr("sys.argv", ["train_vs_pysot.py", flag])
+    with pytest.raises(SystemExit) as exc:
+        tvp.main()
+    assert exc.value.code == 2
+    assert flag.split("=")[0] in capsys.readouterr().err

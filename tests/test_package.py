@@ -184,6 +184,25 @@ def test_console_scripts_answer_help(script, tmp_path):
     assert len(out.stdout) > 100 and "Traceback" not in out.stderr
 
 
+def test_commands_print_every_threads_stack_on_sigusr1_and_go_on(tmp_path):
+    """How a hung multi-process job is diagnosed (docs/scaling.md): the signal does not stop
+    the command, and the stack names the function each thread waits in."""
+    code = ("import os, signal, threading, time\n"
+            "from clnet_jax.commands import common\n"
+            "common.dump_stacks_on_signal()\n"
+            "def waiting_worker():\n    time.sleep(30)\n"
+            "threading.Thread(target=waiting_worker, daemon=True).start()\n"
+            "time.sleep(0.2)\n"
+            "os.kill(os.getpid(), signal.SIGUSR1)\n"
+            "time.sleep(0.2)\n"
+            "print('still running')\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "still running"
+    assert "waiting_worker" in out.stderr and "Current thread" in out.stderr
+
+
 def test_a_missing_config_is_named_with_the_shipped_ones(tmp_path):
     code = ("import sys; sys.argv = ['clnet-train', '--config', 'no_such_config']; "
             "from clnet_jax.commands.train import run; run()")

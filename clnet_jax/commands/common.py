@@ -3,6 +3,8 @@ answers, ``--config`` resolved to a shipped config by name, ``--config.<key>`` o
 checked against the config before absl parses them, and the config validated once."""
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 from typing import Callable
 
@@ -105,4 +107,12 @@ def run(main: Callable, doc: str, module: str, default_config: str | None,
         problem = str(e)
     if problem:
         sys.exit(f"error: {problem}")
+    dump_stacks_on_signal()
     app.run(main, argv=argv)
+
+
+def dump_stacks_on_signal() -> None:
+    """``kill -USR1 PID`` prints every thread's Python stack to stderr and the command goes
+    on: the way to see where a process of a multi-process job waits when the job hangs."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)

@@ -227,7 +227,9 @@ def train_stage(cfg, stage: str, workdir: str, init_params: dict,
             _save_data_state(workdir, step + 1, {"position": step + 1, "workers": workers,
                                                  "grain": data.get_state()},
                              t.keep_checkpoints)
-    mgr.wait_until_finished()
+    # released with the stage, not at garbage collection (orbax's and grain's own close)
+    mgr.close()
+    data.close()
     if log is not None:
         log.close()
     params = distributed.to_host(ts.params_from_state(state, stage))

@@ -52,7 +52,23 @@ def _launch(workdir, tiny_data, processes: int = 1, devices: int = 1):
 
 
 def _wait(procs, timeout=500):
-    outs = [p.communicate(timeout=timeout) for p in procs]
+    """Every process's (stdout, stderr) once all have ended. A job that has not ended within
+    ``timeout`` s fails the test with every process's stacks (SIGUSR1, which the commands
+    answer with each thread's stack) and output, so a hang shows where each process waits."""
+    deadline = time.monotonic() + timeout
+    try:
+        outs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGUSR1)
+        time.sleep(5)
+        report = []
+        for i, p in enumerate(procs):
+            p.kill()
+            out, err = p.communicate()  # what was read before the timeout is kept
+            report.append(f"--- process {i}, exit {p.returncode}:\n{out[-2000:]}\n{err[-8000:]}")
+        pytest.fail(f"the job did not end in {timeout} s\n" + "\n".join(report))
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     return outs
