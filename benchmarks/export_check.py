@@ -25,6 +25,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks import common  # noqa: E402
+from benchmarks.args import at_least  # noqa: E402
 from clnet_jax import config as config_lib  # noqa: E402
 from clnet_jax import runtime  # noqa: E402
 from clnet_jax.adapt import variants as variants_lib  # noqa: E402
@@ -38,7 +39,7 @@ def main() -> None:
     ap.add_argument("--config", default="siamrpn_r50")
     ap.add_argument("--checkpoint", default=None)
     ap.add_argument("--frames", default="tests/golden/sequences/Dudek")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=at_least(1), default=3)
     ap.add_argument("--format", default="stablehlo", choices=["stablehlo", "onnx"])
     ap.add_argument("--set", default="", help="config overrides key=value,... (e.g. "
                     "track.winograd=off)")

@@ -29,6 +29,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.args import at_least  # noqa: E402
+
 
 def _frames(seq: str):
     import cv2
@@ -75,7 +77,7 @@ def main() -> None:
     ap.add_argument("--torch_python", default="", help="a Python with torch and yacs")
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=at_least(1), default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: the cores)")
     ap.add_argument("--providers", default="cpu", help="onnxruntime providers to time")
     ap.add_argument("--out", default="results/bench/export_speed.json")

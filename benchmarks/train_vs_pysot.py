@@ -38,6 +38,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.args import at_least  # noqa: E402
+
 PHASES = {"epoch0": 0, "epoch10": 10}
 
 
@@ -244,18 +246,6 @@ def make_weights(args) -> None:
     torch.manual_seed(0)
     os.makedirs(os.path.dirname(args.weights) or ".", exist_ok=True)
     torch.save(model_builder().state_dict(), args.weights)
-
-
-def at_least(low: int):
-    """An argparse type: an integer of at least ``low`` (a clear error instead of a failure
-    after minutes of work)."""
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is below {low}")
-        return value
-    parse.__name__ = "integer"
-    return parse
 
 
 def add_arguments(ap: argparse.ArgumentParser, pairs: int, steps: int, warmup: int) -> None:

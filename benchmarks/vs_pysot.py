@@ -31,6 +31,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.args import at_least  # noqa: E402
+
 
 def _pysot(path: str, cuda: bool = False):
     import torch
@@ -158,7 +160,7 @@ def main() -> None:
     ap.add_argument("--pysot", default="/tmp/pysot", help="pysot source folder")
     ap.add_argument("--weights", default="data_cache/vs_pysot/r50_calibrated.pth")
     ap.add_argument("--seq", default=os.path.join(ROOT, "tests", "golden", "sequences", "Dudek"))
-    ap.add_argument("--rounds", type=int, default=5,
+    ap.add_argument("--rounds", type=at_least(1), default=5,
                     help="interleaved rounds; the ratio is their median, with its spread")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])

@@ -213,14 +213,19 @@ def test_synthetic_on_real_reads_built_bases_and_never_trains(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("flag", ["--rounds=0", "--steps=0", "--pairs=-1", "--warmup=-1"])
-def test_train_vs_pysot_refuses_counts_that_would_fail_late(flag, monkeypatch, capsys):
-    """A count that would end in an IndexError after minutes of work is refused at once, by
-    the command's own parser, before any input is prepared."""
-    from benchmarks import train_vs_pysot as tvp
-    monkeypatch.setattr(tvp, "prepare_inputs", lambda args: pytest.fail("work started"))
-    monkeypatch.setattr("sys.argv", ["train_vs_pysot.py", flag])
+@pytest.mark.parametrize("script,flag", [
+    ("train_vs_pysot", "--rounds=0"), ("train_vs_pysot", "--steps=0"),
+    ("train_vs_pysot", "--pairs=-1"), ("train_vs_pysot", "--warmup=-1"),
+    ("vs_pysot", "--rounds=0"), ("export_check", "--rounds=0"), ("export_speed", "--rounds=0")])
+def test_benchmarks_refuse_counts_that_would_fail_late(script, flag, monkeypatch, capsys):
+    """A count that would end in an error after minutes of work (a median over no rounds,
+    say) is refused at once by the script's own parser, before anything is measured."""
+    import importlib
+    mod = importlib.import_module(f"benchmarks.{script}")
+    if hasattr(mod, "prepare_inputs"):
+        monkeypatch.setattr(mod, "prepare_inputs", lambda args: pytest.fail("work started"))
+    monkeypatch.setattr("sys.argv", [f"{script}.py", flag])
     with pytest.raises(SystemExit) as exc:
-        tvp.main()
+        mod.main()
     assert exc.value.code == 2
     assert flag.split("=")[0] in capsys.readouterr().err
