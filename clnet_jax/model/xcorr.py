@@ -36,12 +36,51 @@ def xcorr_shift_sum(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     """The same correlation as Hk*Wk shifted elementwise products, which XLA fuses into one
     loop: on CPUs XLA's grouped convolution is slow at these shapes (docs/benchmarks.md,
     "Cross-correlation on CPUs"). Sums in float32 (bfloat16 inputs too), like a
-    convolution's accumulator."""
+    convolution's accumulator. Its gradient is written out (:func:`_shift_sum_bwd`);
+    inside ``ops.portable()`` it is the plain sum, which exporters trace as they find it."""
+    acc = jnp.promote_types(search.dtype, jnp.float32)
+    s, k = search.astype(acc), kernel.astype(acc)
+    out = shifted_products(s, k) if ops.is_portable() else _shift_sum(s, k)
+    return out.astype(search.dtype)
+
+
+def shifted_products(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    """sum over taps (i, j) of search[:, i:i + Ho, j:j + Wo] * kernel[:, i, j]."""
     _, hs, ws, _ = search.shape
     _, hk, wk, _ = kernel.shape
     ho, wo = hs - hk + 1, ws - wk + 1
-    acc = jnp.promote_types(search.dtype, jnp.float32)
-    s, k = search.astype(acc), kernel.astype(acc)
-    out = sum(s[:, i:i + ho, j:j + wo, :] * k[:, i:i + 1, j:j + 1, :]
-              for i in range(hk) for j in range(wk))
-    return out.astype(search.dtype)
+    return sum(search[:, i:i + ho, j:j + wo, :] * kernel[:, i:i + 1, j:j + 1, :]
+               for i in range(hk) for j in range(wk))
+
+
+@jax.custom_vjp
+def _shift_sum(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
+    return shifted_products(search, kernel)
+
+
+def _shift_sum_fwd(search, kernel):
+    return shifted_products(search, kernel), (search, kernel)
+
+
+def _shift_sum_bwd(res, g):
+    """Both gradients as shifted sums, so that each is one fused loop on XLA's CPU backend.
+    ``jax.grad`` of the forward sum makes the kernel's gradient Hk*Wk reductions, each over a
+    slice of the search map that XLA writes out first (with the BN and ReLU that produce the
+    map recomputed per slice): at r50's shapes 15x slower than the form here, and 20 % of the
+    training step's operator time (docs/benchmarks.md, "Training against pysot")."""
+    search, kernel = res
+    _, hs, ws, _ = search.shape
+    _, hk, wk, _ = kernel.shape
+    ho, wo = g.shape[1:3]
+    # search: the output gradient correlated with the flipped kernel ("full" padding)
+    gp = jnp.pad(g, ((0, 0), (hk - 1, hk - 1), (wk - 1, wk - 1), (0, 0)))
+    d_search = sum(gp[:, hk - 1 - i:hk - 1 - i + hs, wk - 1 - j:wk - 1 - j + ws, :]
+                   * kernel[:, i:i + 1, j:j + 1, :] for i in range(hk) for j in range(wk))
+    # kernel: d[i, j] = sum_y sum_x search[i + y, j + x] g[y, x]; the sum over x as Wo
+    # shifted products giving (B, Ho, Wk, C) per row offset i, then the sum over y
+    rows = jnp.stack([sum(search[:, i:i + ho, x:x + wk, :] * g[:, :, x:x + 1, :]
+                          for x in range(wo)) for i in range(hk)], 1)
+    return d_search, jnp.sum(rows, axis=2)
+
+
+_shift_sum.defvjp(_shift_sum_fwd, _shift_sum_bwd)

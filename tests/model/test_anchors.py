@@ -68,6 +68,39 @@ def test_xcorr_implementations_have_the_same_gradients_and_dtype():
     assert out.dtype == jnp.bfloat16
 
 
+def test_shift_sum_written_out_gradients_equal_jax_grad_first_and_second_order():
+    """The correlation's hand-written backward (search and kernel gradients as shifted sums)
+    against ``jax.grad`` of the plain forward sum, in float64 on a map that is neither square
+    nor square-kernelled; also differentiated once more, as MAML's meta-gradient does."""
+    import jax
+    from clnet_jax.model import ops
+    from clnet_jax.model.xcorr import shifted_products
+    with jax.enable_x64():
+        rng = np.random.default_rng(2)
+        x = jnp.asarray(rng.normal(size=(2, 9, 12, 3)))
+        k = jnp.asarray(rng.normal(size=(2, 4, 3, 3)))
+        w = jnp.asarray(rng.normal(size=(2, 6, 10, 3)))
+
+        def loss(fn):
+            return lambda a, b: jnp.sum(w * jnp.tanh(fn(a, b)))
+
+        ours, ref = loss(xcorr_shift_sum), loss(shifted_products)
+        for a, b in zip(jax.grad(ours, (0, 1))(x, k), jax.grad(ref, (0, 1))(x, k)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+
+        def meta(fn):  # the gradient of a loss after one gradient step on the kernel
+            return lambda a, b: fn(a, b - 0.1 * jax.grad(fn, 1)(a, b))
+
+        for a, b in zip(jax.grad(meta(ours), (0, 1))(x, k), jax.grad(meta(ref), (0, 1))(x, k)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-12)
+        with ops.portable():  # exporters trace the plain sum: the same floats
+            np.testing.assert_array_equal(np.asarray(xcorr_shift_sum(x, k)),
+                                          np.asarray(shifted_products(x, k)))
+        assert jax.make_jaxpr(xcorr_shift_sum)(x, k).eqns[0].primitive.name.startswith("custom_vjp")
+        with ops.portable():  # a new function: traces are cached per function
+            assert "custom_vjp" not in str(jax.make_jaxpr(lambda a, b: xcorr_shift_sum(a, b))(x, k))
+
+
 def test_miniature_score_map_is_odd_and_matches_the_model():
     """The demo/testbed crops give the score side the formula says (the model's hidden maps),
     and an even side, which would put every anchor half a stride off its cell, is refused."""
