@@ -65,9 +65,9 @@ def _shift_sum_fwd(search, kernel):
 def _shift_sum_bwd(res, g):
     """Both gradients as shifted sums, so that each is one fused loop on XLA's CPU backend.
     ``jax.grad`` of the forward sum makes the kernel's gradient Hk*Wk reductions, each over a
-    slice of the search map that XLA writes out first (with the BN and ReLU that produce the
-    map recomputed per slice): at r50's shapes 15x slower than the form here, and 20 % of the
-    training step's operator time (docs/benchmarks.md, "Training against pysot")."""
+    slice of the search map that XLA writes out first, recomputing the BN and ReLU that
+    produce the map in every slice: the bulk of the heads' time in a training step
+    (docs/benchmarks.md, "The correlation's gradient as shifted sums")."""
     search, kernel = res
     _, hs, ws, _ = search.shape
     _, hk, wk, _ = kernel.shape

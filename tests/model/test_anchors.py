@@ -73,6 +73,7 @@ def test_shift_sum_written_out_gradients_equal_jax_grad_first_and_second_order()
     against ``jax.grad`` of the plain forward sum, in float64 on a map that is neither square
     nor square-kernelled; also differentiated once more, as MAML's meta-gradient does."""
     import jax
+
     from clnet_jax.model import ops
     from clnet_jax.model.xcorr import shifted_products
     with jax.enable_x64():
