@@ -36,7 +36,8 @@ def xcorr_shift_sum(search: jnp.ndarray, kernel: jnp.ndarray) -> jnp.ndarray:
     """The same correlation as Hk*Wk shifted elementwise products, which XLA fuses into one
     loop: on CPUs XLA's grouped convolution is slow at these shapes (docs/benchmarks.md,
     "Cross-correlation on CPUs"). Sums in float32 (bfloat16 inputs too), like a
-    convolution's accumulator. Its gradient is written out (:func:`_shift_sum_bwd`);
+    convolution's accumulator. Its gradient is written out (:func:`_shift_sum_bwd`), so
+    reverse mode (any order) differentiates it and forward mode (``jax.jvp``) does not;
     inside ``ops.portable()`` it is the plain sum, which exporters trace as they find it."""
     acc = jnp.promote_types(search.dtype, jnp.float32)
     s, k = search.astype(acc), kernel.astype(acc)

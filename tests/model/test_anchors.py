@@ -100,6 +100,10 @@ def test_shift_sum_written_out_gradients_equal_jax_grad_first_and_second_order()
         assert jax.make_jaxpr(xcorr_shift_sum)(x, k).eqns[0].primitive.name.startswith("custom_vjp")
         with ops.portable():  # a new function: traces are cached per function
             assert "custom_vjp" not in str(jax.make_jaxpr(lambda a, b: xcorr_shift_sum(a, b))(x, k))
+        # forward mode is not defined for it (docs/variants.md says so)
+        import pytest
+        with pytest.raises(TypeError, match="forward-mode"):
+            jax.jvp(lambda a: xcorr_shift_sum(a, k), (x,), (x,))
 
 
 def test_miniature_score_map_is_odd_and_matches_the_model():
