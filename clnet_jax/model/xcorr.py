@@ -70,13 +70,11 @@ def _shift_sum_bwd(res, g):
     produce the map in every slice: the bulk of the heads' time in a training step
     (docs/benchmarks.md, "The correlation's gradient as shifted sums")."""
     search, kernel = res
-    _, hs, ws, _ = search.shape
     _, hk, wk, _ = kernel.shape
     ho, wo = g.shape[1:3]
-    # search: the output gradient correlated with the flipped kernel ("full" padding)
+    # search: the output gradient, padded to "full", correlated with the flipped kernel
     gp = jnp.pad(g, ((0, 0), (hk - 1, hk - 1), (wk - 1, wk - 1), (0, 0)))
-    d_search = sum(gp[:, hk - 1 - i:hk - 1 - i + hs, wk - 1 - j:wk - 1 - j + ws, :]
-                   * kernel[:, i:i + 1, j:j + 1, :] for i in range(hk) for j in range(wk))
+    d_search = shifted_products(gp, kernel[:, ::-1, ::-1, :])
     # kernel: d[i, j] = sum_y sum_x search[i + y, j + x] g[y, x]; the sum over x as Wo
     # shifted products giving (B, Ho, Wk, C) per row offset i, then the sum over y
     rows = jnp.stack([sum(search[:, i:i + ho, x:x + wk, :] * g[:, :, x:x + 1, :]
